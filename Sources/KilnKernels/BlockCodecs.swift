@@ -45,7 +45,9 @@ extension PlainCodec {
 
 enum F32Codec: PlainCodec {
     static var bytes: Int { 128 }
-    @inline(__always) static func load(_ p: UnsafeRawPointer) -> SIMD16<Float> { p.loadUnaligned(as: SIMD16<Float>.self) }
+    @inline(__always) static func load(_ p: UnsafeRawPointer) -> SIMD16<Float> {
+        p.loadUnaligned(as: SIMD16<Float>.self)
+    }
 }
 
 enum F16Codec: PlainCodec {

@@ -328,7 +328,8 @@ enum Q8_KCodec: BlockCodec {
     static func accumulate(
         _ p: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ a: inout SIMD16<Float>, _ b: inout SIMD16<Float>
     ) {
-        let d = SIMD16<Float>(repeating: Float(bitPattern: p.loadUnaligned(fromByteOffset: BlockQ8_K.d, as: UInt32.self)))
+        let d = SIMD16<Float>(
+            repeating: Float(bitPattern: p.loadUnaligned(fromByteOffset: BlockQ8_K.d, as: UInt32.self)))
         var c = SIMD16<Float>(), e = SIMD16<Float>()
         for g in stride(from: 0, to: 256, by: 64) {
             let q = p + (BlockQ8_K.qs &+ g)
@@ -342,7 +343,8 @@ enum Q8_KCodec: BlockCodec {
 
     @inline(__always)
     static func decode(_ p: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
-        let d = SIMD16<Float>(repeating: Float(bitPattern: p.loadUnaligned(fromByteOffset: BlockQ8_K.d, as: UInt32.self)))
+        let d = SIMD16<Float>(
+            repeating: Float(bitPattern: p.loadUnaligned(fromByteOffset: BlockQ8_K.d, as: UInt32.self)))
         for g in stride(from: 0, to: 256, by: 16) {
             storeFloats16(d * floats(signedBytes16(p, BlockQ8_K.qs &+ g)), y + g)
         }

@@ -8,7 +8,8 @@
 public enum Dequantize {
     /// Dequantizes `count` values of `type` from `src` (any alignment) into `dst`.
     /// `count` must be a whole number of blocks (`type.blockElements`).
-    public static func row(_ type: DType, from src: UnsafeRawPointer, into dst: UnsafeMutablePointer<Float>, count: Int) {
+    public static func row(_ type: DType, from src: UnsafeRawPointer, into dst: UnsafeMutablePointer<Float>, count: Int)
+    {
         precondition(count >= 0 && count % type.blockElements == 0, "\(count) values are not whole \(type) blocks")
         let blocks = count / type.blockElements
         for b in 0..<blocks {

@@ -22,7 +22,9 @@ struct QuantKernelTests {
             }
             let differ = (0..<(2 * k)).filter { got[$0].bitPattern != w.values[$0].bitPattern }
             if let first = differ.first {
-                Issue.record("\(type) k=\(k): \(differ.count) values differ, first \(got[first]) vs \(w.values[first]) (\(got[first].bitPattern) vs \(w.values[first].bitPattern))")
+                Issue.record(
+                    "\(type) k=\(k): \(differ.count) values differ, first \(got[first]) vs \(w.values[first]) (\(got[first].bitPattern) vs \(w.values[first].bitPattern))"
+                )
             }
         }
     }

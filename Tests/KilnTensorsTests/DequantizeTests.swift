@@ -24,7 +24,10 @@ struct DequantizeTests {
                 }
             }
             let mismatches = (0..<c.count).filter { got[$0].bitPattern != expected[$0].bitPattern }
-            #expect(mismatches.isEmpty, "\(type) \(c.source): \(mismatches.count) values differ, first at \(mismatches.first.map { "\($0): \(got[$0]) vs \(expected[$0])" } ?? "")")
+            #expect(
+                mismatches.isEmpty,
+                "\(type) \(c.source): \(mismatches.count) values differ, first at \(mismatches.first.map { "\($0): \(got[$0]) vs \(expected[$0])" } ?? "")"
+            )
         }
     }
 
