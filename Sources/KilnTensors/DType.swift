@@ -39,7 +39,7 @@ public enum DType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
         case .q5_0: return 2 + 4 + 16
         case .q5_1: return 2 + 2 + 4 + 16
         case .q8_0: return 2 + 32
-        case .q8_1: return 4 + 4 + 32
+        case .q8_1: return 2 + 2 + 32  // fp16 d and s since ggml 2024; gguf-py's table still says 40 (old f32 d, s)
         case .q2_K: return 16 + 64 + 2 + 2
         case .q3_K: return 32 + 64 + 12 + 2
         case .q4_K: return 2 + 2 + 12 + 128
