@@ -4,7 +4,7 @@ import PackageDescription
 // Layering follows DESIGN.md: layer-0 targets import nothing of Kiln's; no target reaches upward.
 let package = Package(
     name: "Kiln",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "kiln", targets: ["kiln"])
     ],

@@ -1,0 +1,207 @@
+import KilnKernels
+import KilnTensors
+
+
+/// Which positions of a forward pass need logits.
+public enum LogitsSelection: Sendable {
+    case last
+    case all
+}
+
+/// A decoder-only transformer bound to mapped weights: the one forward pass that every supported architecture
+/// runs, with their differences read from `ModelConfig`.
+///
+/// Shape of a step over `T` new tokens of one sequence starting at position `p0` (after llama2.c's `forward`):
+///
+///     x [T, d] = embed(tokens) · embeddingScale
+///     for each layer:
+///         h = rmsnorm(x) · attentionNorm
+///         q [T, heads·hd] = h·Wqᵀ (+bq);  k, v [T, kvHeads·hd] = h·Wkᵀ (+bk), h·Wvᵀ (+bv)
+///         q, k = rmsnorm per head (Gemma 3);  rope(q, k, positions p0..<p0+T)
+///         cache[p0..<p0+T] = k, v
+///         o [T, heads·hd] = causal attention of q over cache[window], heads of a group sharing a KV head
+///         a [T, d] = o·Woᵀ;  a = rmsnorm(a) (Gemma 3);  x += a
+///         h = rmsnorm(x) · ffnNorm
+///         m [T, ffn] = act(h·Wgateᵀ) ⊙ (h·Wupᵀ);  f [T, d] = m·Wdownᵀ;  f = rmsnorm(f) (Gemma 3);  x += f
+///     logits = rmsnorm(x) · outputNorm · Woutᵀ
+public final class Transformer: @unchecked Sendable {
+    public let config: ModelConfig
+    public let weights: ModelWeights
+    public let pool: ThreadPool
+    /// Keeps the mapped checkpoint alive as long as the weights point into it.
+    let owner: AnyObject
+    var globalRoPE: RoPETable
+    var localRoPE: RoPETable?
+    /// Tokens per forward chunk: bounds scratch memory during long prompts.
+    public let maxChunk = 128
+    private var scratch: Scratch
+
+    init(config: ModelConfig, weights: ModelWeights, owner: AnyObject, threads: Int) {
+        self.config = config
+        self.weights = weights
+        self.owner = owner
+        pool = ThreadPool(threads: threads)
+        globalRoPE = RoPETable(
+            headDim: config.headDim, theta: config.ropeTheta, linearFactor: config.ropeLinearFactor,
+            llama3: config.llama3Scaling, frequencyFactors: weights.ropeFrequencyFactors)
+        if let local = config.ropeLocalTheta {
+            localRoPE = RoPETable(
+                headDim: config.headDim, theta: local, linearFactor: 1, llama3: nil, frequencyFactors: nil)
+        }
+        scratch = Scratch(config: config, tokens: maxChunk, threads: pool.threadCount)
+    }
+
+    public func makeCache(capacity: Int) -> KVCache {
+        KVCache(config: config, capacity: min(capacity, config.contextLength))
+    }
+
+    /// Runs `tokens` through the model after the positions already in `cache`, appends their keys and values, and
+    /// returns logits `[n, vocab]` for the selected positions (n = 1 for `.last`, `tokens.count` for `.all`).
+    public func forward(_ tokens: [Int32], cache: KVCache, logits selection: LogitsSelection = .last) throws -> [Float] {
+        guard !tokens.isEmpty else { return [] }
+        guard cache.count + tokens.count <= cache.capacity else {
+            throw ModelError(
+                "context", "\(cache.count + tokens.count) tokens exceed the cache capacity of \(cache.capacity)")
+        }
+        for t in tokens where t < 0 || Int(t) >= config.vocabularySize {
+            throw ModelError("input", "token id \(t) is outside the vocabulary of \(config.vocabularySize)")
+        }
+        globalRoPE.reserve(cache.count + tokens.count)
+        localRoPE?.reserve(cache.count + tokens.count)
+        let vocab = config.vocabularySize
+        var logits = [Float](repeating: 0, count: selection == .all ? tokens.count * vocab : vocab)
+        var start = 0
+        while start < tokens.count {
+            let n = min(maxChunk, tokens.count - start)
+            let chunk = Array(tokens[start..<start + n])
+            forwardChunk(chunk, cache: cache)
+            logits.withUnsafeMutableBufferPointer { out in
+                switch selection {
+                case .all:
+                    computeLogits(rows: 0..<n, into: out.baseAddress! + start * vocab)
+                case .last:
+                    if start + n == tokens.count { computeLogits(rows: (n - 1)..<n, into: out.baseAddress!) }
+                }
+            }
+            start += n
+        }
+        return logits
+    }
+
+    private func forwardChunk(_ tokens: [Int32], cache: KVCache) {
+        let c = config
+        let T = tokens.count
+        let d = c.hiddenSize
+        let p0 = cache.count
+        let s = scratch
+        // x [T, d]
+        for (t, id) in tokens.enumerated() {
+            let row = weights.embedding.row(Int(id))
+            Dequantize.row(weights.embedding.type, from: row, into: s.x + t * d, count: d)
+            if c.embeddingScale != 1 { Ops.scale(s.x + t * d, c.embeddingScale, d) }
+        }
+        for (l, w) in weights.layers.enumerated() {
+            Ops.rmsNorm(s.x, w.attentionNorm, into: s.h, tokens: T, dim: d, eps: c.rmsEpsilon)
+            Ops.linear(w.wq, s.h, tokens: T, into: s.q, bias: w.bq, pool: pool, scratch: s)
+            Ops.linear(w.wk, s.h, tokens: T, into: s.k, bias: w.bk, pool: pool, scratch: s)
+            Ops.linear(w.wv, s.h, tokens: T, into: s.v, bias: w.bv, pool: pool, scratch: s)
+            if let qn = w.qNorm, let kn = w.kNorm {
+                Ops.rmsNorm(s.q, qn, into: s.q, tokens: T * c.headCount, dim: c.headDim, eps: c.rmsEpsilon)
+                Ops.rmsNorm(s.k, kn, into: s.k, tokens: T * c.kvHeadCount, dim: c.headDim, eps: c.rmsEpsilon)
+            }
+            let sliding = c.isSlidingLayer[l]
+            let rope = sliding ? (localRoPE ?? globalRoPE) : globalRoPE
+            Ops.rope(s.q, tokens: T, heads: c.headCount, headDim: c.headDim, start: p0, table: rope, style: c.ropeStyle)
+            Ops.rope(s.k, tokens: T, heads: c.kvHeadCount, headDim: c.headDim, start: p0, table: rope, style: c.ropeStyle)
+            // cache[p0..<p0+T] = k, v
+            let kc = cache.keys(layer: l)
+            let vc = cache.values(layer: l)
+            (kc + p0 * c.kvDim).update(from: s.k, count: T * c.kvDim)
+            (vc + p0 * c.kvDim).update(from: s.v, count: T * c.kvDim)
+            attention(tokens: T, start: p0, keys: kc, values: vc, window: sliding ? c.slidingWindow : nil)
+            Ops.linear(w.wo, s.attn, tokens: T, into: s.proj, bias: nil, pool: pool, scratch: s)
+            if let post = w.postAttentionNorm {
+                Ops.rmsNorm(s.proj, post, into: s.proj, tokens: T, dim: d, eps: c.rmsEpsilon)
+            }
+            Ops.add(s.proj, into: s.x, T * d)
+            Ops.rmsNorm(s.x, w.ffnNorm, into: s.h, tokens: T, dim: d, eps: c.rmsEpsilon)
+            Ops.linear(w.wGate, s.h, tokens: T, into: s.gate, bias: nil, pool: pool, scratch: s)
+            Ops.linear(w.wUp, s.h, tokens: T, into: s.up, bias: nil, pool: pool, scratch: s)
+            Ops.gatedActivation(s.gate, s.up, T * c.ffnSize, c.activation)
+            Ops.linear(w.wDown, s.gate, tokens: T, into: s.proj, bias: nil, pool: pool, scratch: s)
+            if let post = w.postFFNNorm {
+                Ops.rmsNorm(s.proj, post, into: s.proj, tokens: T, dim: d, eps: c.rmsEpsilon)
+            }
+            Ops.add(s.proj, into: s.x, T * d)
+        }
+        cache.count = p0 + T
+        s.lastTokens = T
+    }
+
+    /// o [T, heads·hd]: each (token, head) pair attends over its visible window; pairs are split across threads.
+    private func attention(
+        tokens T: Int, start p0: Int, keys: UnsafePointer<Float>, values: UnsafePointer<Float>, window: Int?
+    ) {
+        let c = config
+        let s = scratch
+        let group = c.headCount / c.kvHeadCount
+        pool.parallelFor(T * c.headCount) { range, thread in
+            let scores = s.scores(thread: thread)
+            for pair in range {
+                let t = pair / c.headCount
+                let h = pair % c.headCount
+                let pos = p0 + t
+                let first = window.map { max(0, pos - $0 + 1) } ?? 0
+                let kvOffset = first * c.kvDim + (h / group) * c.headDim
+                Attention.attend(
+                    query: s.q + t * c.qDim + h * c.headDim, keys: keys + kvOffset, values: values + kvOffset,
+                    stride: c.kvDim, count: pos + 1 - first, headDim: c.headDim, scale: c.attentionScale,
+                    scores: scores, out: s.attn + t * c.qDim + h * c.headDim)
+            }
+        }
+    }
+
+    /// logits for the chunk's rows `rows` (already in `scratch.x`) into `out` [rows.count, vocab].
+    private func computeLogits(rows: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+        let d = config.hiddenSize
+        let s = scratch
+        Ops.rmsNorm(
+            s.x + rows.lowerBound * d, weights.outputNorm, into: s.h, tokens: rows.count, dim: d, eps: config.rmsEpsilon)
+        Ops.linear(weights.output, s.h, tokens: rows.count, into: out, bias: nil, pool: pool, scratch: s)
+    }
+}
+
+/// Activation buffers sized once per model for `tokens` positions; no allocation happens inside a step.
+final class Scratch: @unchecked Sendable {
+    let threads: Int
+    let x, h, q, k, v, attn, proj, gate, up: UnsafeMutablePointer<Float>
+    let scoresBase: UnsafeMutablePointer<Float>  // [threads, contextLength]
+    let scoresStride: Int
+    let matmulScratchBase: UnsafeMutablePointer<Float>  // [threads, matmulScratchCount(maxColumns)]
+    let matmulScratchStride: Int
+    var lastTokens = 0
+
+    init(config c: ModelConfig, tokens T: Int, threads: Int) {
+        self.threads = threads
+        x = .allocate(capacity: T * c.hiddenSize)
+        h = .allocate(capacity: T * c.hiddenSize)
+        q = .allocate(capacity: T * c.qDim)
+        k = .allocate(capacity: T * c.kvDim)
+        v = .allocate(capacity: T * c.kvDim)
+        attn = .allocate(capacity: T * c.qDim)
+        proj = .allocate(capacity: T * max(c.hiddenSize, c.qDim))
+        gate = .allocate(capacity: T * c.ffnSize)
+        up = .allocate(capacity: T * c.ffnSize)
+        scoresStride = c.contextLength
+        scoresBase = .allocate(capacity: threads * c.contextLength)
+        matmulScratchStride = QuantKernels.matmulScratchCount(k: max(c.hiddenSize, c.ffnSize, c.qDim))
+        matmulScratchBase = .allocate(capacity: threads * matmulScratchStride)
+    }
+
+    func scores(thread: Int) -> UnsafeMutablePointer<Float> { scoresBase + thread * scoresStride }
+    func matmulScratch(thread: Int) -> UnsafeMutablePointer<Float> { matmulScratchBase + thread * matmulScratchStride }
+
+    deinit {
+        for p in [x, h, q, k, v, attn, proj, gate, up, scoresBase, matmulScratchBase] { p.deallocate() }
+    }
+}

@@ -1,0 +1,199 @@
+import KilnFormats
+import KilnTensors
+
+/// A weight matrix read in place from a mapped checkpoint: `rows` output features, each a contiguous run of
+/// `columns` input features in `type`'s block layout (ggml's [columns, rows] = PyTorch's [rows, columns]).
+public struct WeightMatrix: @unchecked Sendable {
+    public let name: String
+    public let type: DType
+    public let data: UnsafeRawPointer
+    public let rows: Int
+    public let columns: Int
+    public let rowBytes: Int
+
+    public func row(_ r: Int) -> UnsafeRawPointer { data + r &* rowBytes }
+}
+
+public struct LayerWeights: Sendable {
+    public var attentionNorm: [Float]  // [d]
+    public var wq: WeightMatrix  // [heads * headDim, d]
+    public var wk: WeightMatrix  // [kvHeads * headDim, d]
+    public var wv: WeightMatrix  // [kvHeads * headDim, d]
+    public var bq: [Float]?  // [heads * headDim]
+    public var bk: [Float]?  // [kvHeads * headDim]
+    public var bv: [Float]?  // [kvHeads * headDim]
+    public var qNorm: [Float]?  // [headDim]
+    public var kNorm: [Float]?  // [headDim]
+    public var wo: WeightMatrix  // [d, heads * headDim]
+    public var postAttentionNorm: [Float]?  // [d]
+    public var ffnNorm: [Float]  // [d]
+    public var wGate: WeightMatrix  // [ffn, d]
+    public var wUp: WeightMatrix  // [ffn, d]
+    public var wDown: WeightMatrix  // [d, ffn]
+    public var postFFNNorm: [Float]?  // [d]
+}
+
+public struct ModelWeights: Sendable {
+    public var embedding: WeightMatrix  // [vocab, d]
+    public var layers: [LayerWeights]
+    public var outputNorm: [Float]  // [d]
+    public var output: WeightMatrix  // [vocab, d] (the embedding itself when tied)
+    /// Per-frequency divisors from a GGUF's rope_freqs.weight (Llama 3 scaling as llama.cpp stores it).
+    public var ropeFrequencyFactors: [Float]?
+}
+
+/// Looks tensors up by name in one checkpoint and checks their shapes against the config, so a mismatched file
+/// fails at load with the tensor's name instead of producing garbage.
+struct WeightSource {
+    let path: String
+    /// name → (type, pointer, shape as [rows, columns] or [n])
+    let lookup: (String) -> (type: DType, data: UnsafeRawPointer, shape: [Int])?
+
+    func matrix(_ name: String, rows: Int, columns: Int) throws -> WeightMatrix {
+        guard let t = lookup(name) else { throw ModelError(path, "missing tensor '\(name)'") }
+        let shape = t.shape.count == 1 ? [1, t.shape[0]] : t.shape
+        guard shape.count == 2, shape[0] == rows, shape[1] == columns else {
+            throw ModelError(path, "tensor '\(name)' has shape \(t.shape), expected [\(rows), \(columns)]")
+        }
+        guard let rowBytes = t.type.byteCount(elements: columns) else {
+            throw ModelError(path, "tensor '\(name)' rows of \(columns) are not whole \(t.type) blocks")
+        }
+        return WeightMatrix(name: name, type: t.type, data: t.data, rows: rows, columns: columns, rowBytes: rowBytes)
+    }
+
+    /// A vector converted to Float, plus `offset` (Gemma's (1 + w) norms).
+    func vector(_ name: String, count: Int, offset: Float = 0) throws -> [Float] {
+        guard let t = lookup(name) else { throw ModelError(path, "missing tensor '\(name)'") }
+        guard t.shape.reduce(1, *) == count else {
+            throw ModelError(path, "tensor '\(name)' has shape \(t.shape), expected [\(count)]")
+        }
+        var out = [Float](repeating: 0, count: count)
+        out.withUnsafeMutableBufferPointer { Dequantize.row(t.type, from: t.data, into: $0.baseAddress!, count: count) }
+        if offset != 0 { for i in 0..<count { out[i] += offset } }
+        return out
+    }
+
+    func optionalVector(_ name: String, count: Int, offset: Float = 0) throws -> [Float]? {
+        lookup(name) == nil ? nil : try vector(name, count: count, offset: offset)
+    }
+
+    func has(_ name: String) -> Bool { lookup(name) != nil }
+}
+
+/// Tensor names of one checkpoint family.
+struct TensorNames: Sendable {
+    var embedding: String
+    var outputNorm: String
+    var output: String
+    var layer: @Sendable (Int, LayerTensor) -> String
+
+    enum LayerTensor {
+        case attentionNorm, q, k, v, qBias, kBias, vBias, qNorm, kNorm, o, postAttentionNorm
+        case ffnNorm, gate, up, down, postFFNNorm
+    }
+
+    static let gguf = TensorNames(
+        embedding: "token_embd.weight", outputNorm: "output_norm.weight", output: "output.weight",
+        layer: { i, t in
+            let name: String
+            switch t {
+            case .attentionNorm: name = "attn_norm.weight"
+            case .q: name = "attn_q.weight"
+            case .k: name = "attn_k.weight"
+            case .v: name = "attn_v.weight"
+            case .qBias: name = "attn_q.bias"
+            case .kBias: name = "attn_k.bias"
+            case .vBias: name = "attn_v.bias"
+            case .qNorm: name = "attn_q_norm.weight"
+            case .kNorm: name = "attn_k_norm.weight"
+            case .o: name = "attn_output.weight"
+            case .postAttentionNorm: name = "post_attention_norm.weight"
+            case .ffnNorm: name = "ffn_norm.weight"
+            case .gate: name = "ffn_gate.weight"
+            case .up: name = "ffn_up.weight"
+            case .down: name = "ffn_down.weight"
+            case .postFFNNorm: name = "post_ffw_norm.weight"
+            }
+            return "blk.\(i).\(name)"
+        })
+
+    /// Hugging Face names. Llama's `post_attention_layernorm` is its pre-FFN norm; Gemma 3 has a separate
+    /// `pre_feedforward_layernorm` and uses `post_attention_layernorm` after attention.
+    static func hf(prefix: String, gemma: Bool) -> TensorNames {
+        TensorNames(
+            embedding: prefix + "embed_tokens.weight", outputNorm: prefix + "norm.weight", output: "lm_head.weight",
+            layer: { i, t in
+                let name: String
+                switch t {
+                case .attentionNorm: name = "input_layernorm.weight"
+                case .q: name = "self_attn.q_proj.weight"
+                case .k: name = "self_attn.k_proj.weight"
+                case .v: name = "self_attn.v_proj.weight"
+                case .qBias: name = "self_attn.q_proj.bias"
+                case .kBias: name = "self_attn.k_proj.bias"
+                case .vBias: name = "self_attn.v_proj.bias"
+                case .qNorm: name = "self_attn.q_norm.weight"
+                case .kNorm: name = "self_attn.k_norm.weight"
+                case .o: name = "self_attn.o_proj.weight"
+                case .postAttentionNorm: name = "post_attention_layernorm.weight"
+                case .ffnNorm: name = gemma ? "pre_feedforward_layernorm.weight" : "post_attention_layernorm.weight"
+                case .gate: name = "mlp.gate_proj.weight"
+                case .up: name = "mlp.up_proj.weight"
+                case .down: name = "mlp.down_proj.weight"
+                case .postFFNNorm: name = "post_feedforward_layernorm.weight"
+                }
+                return "\(prefix)layers.\(i).\(name)"
+            })
+    }
+}
+
+extension ModelWeights {
+    init(config c: ModelConfig, source s: WeightSource, names n: TensorNames) throws {
+        let d = c.hiddenSize
+        let off = c.normWeightOffset
+        embedding = try s.matrix(n.embedding, rows: c.vocabularySize, columns: d)
+        outputNorm = try s.vector(n.outputNorm, count: d, offset: off)
+        output = s.has(n.output) ? try s.matrix(n.output, rows: c.vocabularySize, columns: d) : embedding
+        layers = try (0..<c.layerCount).map { i in
+            func name(_ t: TensorNames.LayerTensor) -> String { n.layer(i, t) }
+            let gemma = c.hasPostNorms
+            return LayerWeights(
+                attentionNorm: try s.vector(name(.attentionNorm), count: d, offset: off),
+                wq: try s.matrix(name(.q), rows: c.qDim, columns: d),
+                wk: try s.matrix(name(.k), rows: c.kvDim, columns: d),
+                wv: try s.matrix(name(.v), rows: c.kvDim, columns: d),
+                bq: try s.optionalVector(name(.qBias), count: c.qDim),
+                bk: try s.optionalVector(name(.kBias), count: c.kvDim),
+                bv: try s.optionalVector(name(.vBias), count: c.kvDim),
+                qNorm: c.hasQKNorm ? try s.vector(name(.qNorm), count: c.headDim, offset: off) : nil,
+                kNorm: c.hasQKNorm ? try s.vector(name(.kNorm), count: c.headDim, offset: off) : nil,
+                wo: try s.matrix(name(.o), rows: d, columns: c.qDim),
+                postAttentionNorm: gemma ? try s.vector(name(.postAttentionNorm), count: d, offset: off) : nil,
+                ffnNorm: try s.vector(name(.ffnNorm), count: d, offset: off),
+                wGate: try s.matrix(name(.gate), rows: c.ffnSize, columns: d),
+                wUp: try s.matrix(name(.up), rows: c.ffnSize, columns: d),
+                wDown: try s.matrix(name(.down), rows: d, columns: c.ffnSize),
+                postFFNNorm: gemma ? try s.vector(name(.postFFNNorm), count: d, offset: off) : nil)
+        }
+        ropeFrequencyFactors = try s.optionalVector("rope_freqs.weight", count: c.headDim / 2)
+    }
+}
+
+extension WeightSource {
+    init(gguf: GGUFFile) {
+        path = gguf.path
+        lookup = { name in
+            guard let info = gguf.tensorInfo(name) else { return nil }
+            // ggml lists dimensions innermost first; report them outermost first like PyTorch.
+            return (info.type, gguf.data(of: info), info.dimensions.reversed())
+        }
+    }
+
+    init(hf: HFCheckpoint) {
+        path = hf.directory
+        lookup = { name in
+            guard let (file, info) = hf.tensorInfo(name) else { return nil }
+            return (info.type, file.data(of: info), info.shape)
+        }
+    }
+}
