@@ -173,23 +173,21 @@ extension ModelConfig {
             isSlidingLayer: Array(repeating: false, count: layers),
             attentionScale: 1 / Float(headDim).squareRoot(),
             tiedEmbeddings: (json["tie_word_embeddings"] as? Bool) ?? (arch != .llama))
-        if let scaling = json["rope_scaling"] as? [String: Any] {
-            let kind = (scaling["rope_type"] as? String) ?? (scaling["type"] as? String) ?? "default"
-            let factor = (scaling["factor"] as? NSNumber)?.doubleValue ?? 1
-            switch kind {
-            case "default": break
-            case "linear": config.ropeLinearFactor = factor
-            case "llama3":
-                config.llama3Scaling = Llama3RoPEScaling(
-                    factor: factor,
-                    lowFrequencyFactor: (scaling["low_freq_factor"] as? NSNumber)?.doubleValue ?? 1,
-                    highFrequencyFactor: (scaling["high_freq_factor"] as? NSNumber)?.doubleValue ?? 4,
-                    originalContextLength: (scaling["original_max_position_embeddings"] as? NSNumber)?.doubleValue
-                        ?? 8192)
-            default:
-                throw ModelError(path, "unsupported rope_scaling type '\(kind)' (supported: linear, llama3)")
+        // transformers 4 writes rope_theta + rope_scaling; transformers 5 writes rope_parameters, either one dict or
+        // one per layer type (Gemma 3: full_attention and sliding_attention).
+        var global = json["rope_scaling"] as? [String: Any] ?? [:]
+        var local: [String: Any]?
+        if let parameters = json["rope_parameters"] as? [String: Any] {
+            if let full = parameters["full_attention"] as? [String: Any] {
+                global = full
+                local = parameters["sliding_attention"] as? [String: Any]
+            } else {
+                global = parameters
             }
         }
+        if let theta = (global["rope_theta"] as? NSNumber)?.doubleValue { config.ropeTheta = theta }
+        try config.applyRoPEScaling(global, path: path)
+        if let theta = (local?["rope_theta"] as? NSNumber)?.doubleValue { config.ropeLocalTheta = theta }
         let window = json["sliding_window"] as? Int
         switch arch {
         case .llama:
@@ -210,7 +208,7 @@ extension ModelConfig {
             config.activation = .geluTanh
             config.normWeightOffset = 1
             config.embeddingScale = Float(d).squareRoot()
-            config.ropeLocalTheta = double("rope_local_base_freq") ?? 10_000
+            config.ropeLocalTheta = config.ropeLocalTheta ?? double("rope_local_base_freq") ?? 10_000
             config.slidingWindow = window
             if let types = json["layer_types"] as? [String], types.count == layers {
                 config.isSlidingLayer = types.map { $0 == "sliding_attention" }
@@ -224,6 +222,23 @@ extension ModelConfig {
         }
         try config.validate(path)
         self = config
+    }
+
+    mutating func applyRoPEScaling(_ scaling: [String: Any], path: String) throws {
+        let kind = (scaling["rope_type"] as? String) ?? (scaling["type"] as? String) ?? "default"
+        let factor = (scaling["factor"] as? NSNumber)?.doubleValue ?? 1
+        func number(_ key: String, _ fallback: Double) -> Double { (scaling[key] as? NSNumber)?.doubleValue ?? fallback }
+        switch kind {
+        case "default": break
+        case "linear": ropeLinearFactor = factor
+        case "llama3":
+            llama3Scaling = Llama3RoPEScaling(
+                factor: factor, lowFrequencyFactor: number("low_freq_factor", 1),
+                highFrequencyFactor: number("high_freq_factor", 4),
+                originalContextLength: number("original_max_position_embeddings", 8192))
+        default:
+            throw ModelError(path, "unsupported rope scaling type '\(kind)' (supported: default, linear, llama3)")
+        }
     }
 
     func validate(_ path: String) throws {

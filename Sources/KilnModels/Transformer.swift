@@ -3,9 +3,11 @@ import KilnTensors
 
 
 /// Which positions of a forward pass need logits.
-public enum LogitsSelection: Sendable {
+public enum LogitsSelection: Sendable, Equatable {
     case last
     case all
+    /// Only these positions of the call's tokens (0-based, ascending), e.g. to check a long prompt at a few places.
+    case positions([Int])
 }
 
 /// A decoder-only transformer bound to mapped weights: the one forward pass that every supported architecture
@@ -56,7 +58,8 @@ public final class Transformer: @unchecked Sendable {
     }
 
     /// Runs `tokens` through the model after the positions already in `cache`, appends their keys and values, and
-    /// returns logits `[n, vocab]` for the selected positions (n = 1 for `.last`, `tokens.count` for `.all`).
+    /// returns logits `[n, vocab]` for the selected positions (n = 1 for `.last`, `tokens.count` for `.all`, one
+    /// per listed position for `.positions`).
     public func forward(_ tokens: [Int32], cache: KVCache, logits selection: LogitsSelection = .last) throws -> [Float] {
         guard !tokens.isEmpty else { return [] }
         guard cache.count + tokens.count <= cache.capacity else {
@@ -69,19 +72,32 @@ public final class Transformer: @unchecked Sendable {
         globalRoPE.reserve(cache.count + tokens.count)
         localRoPE?.reserve(cache.count + tokens.count)
         let vocab = config.vocabularySize
-        var logits = [Float](repeating: 0, count: selection == .all ? tokens.count * vocab : vocab)
+        let wanted: [Int]
+        switch selection {
+        case .last: wanted = [tokens.count - 1]
+        case .all: wanted = Array(0..<tokens.count)
+        case .positions(let p):
+            guard p.allSatisfy({ $0 >= 0 && $0 < tokens.count }), p == p.sorted() else {
+                throw ModelError("input", "logit positions must be ascending and within 0..<\(tokens.count)")
+            }
+            wanted = p
+        }
+        var logits = [Float](repeating: 0, count: wanted.count * vocab)
+        var next = 0  // index into `wanted`
         var start = 0
         while start < tokens.count {
             let n = min(maxChunk, tokens.count - start)
             let chunk = Array(tokens[start..<start + n])
             forwardChunk(chunk, cache: cache)
-            logits.withUnsafeMutableBufferPointer { out in
-                switch selection {
-                case .all:
-                    computeLogits(rows: 0..<n, into: out.baseAddress! + start * vocab)
-                case .last:
-                    if start + n == tokens.count { computeLogits(rows: (n - 1)..<n, into: out.baseAddress!) }
+            // Consecutive wanted positions inside this chunk share one output matmul.
+            while next < wanted.count, wanted[next] < start + n {
+                var end = next + 1
+                while end < wanted.count, wanted[end] == wanted[end - 1] + 1, wanted[end] < start + n { end += 1 }
+                let rows = (wanted[next] - start)..<(wanted[end - 1] - start + 1)
+                logits.withUnsafeMutableBufferPointer { out in
+                    computeLogits(rows: rows, into: out.baseAddress! + next * vocab)
                 }
+                next = end
             }
             start += n
         }
