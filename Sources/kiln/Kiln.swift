@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct Kiln: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kiln",
+        abstract: "Run large language models on the CPU: generate text from GGUF files and Hugging Face checkpoints.",
+        subcommands: [Generate.self, Inspect.self]
+    )
+}
