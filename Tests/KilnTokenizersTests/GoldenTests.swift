@@ -82,3 +82,31 @@ import Testing
         }
     }
 }
+
+/// What each checkpoint says about sequence boundaries (see shared/reference/models.md).
+@Suite struct SpecialTokenTests {
+    @Test(arguments: TestData.models, GoldenTests.Path.allCases)
+    func boundaries(_ model: TestData.Model, _ path: GoldenTests.Path) throws {
+        guard GoldenTests.available(model, path) else { return }
+        let tokenizer = try GoldenTests.tokenizer(model, path)
+        switch model.name {
+        case "gemma3":
+            #expect(tokenizer.encode("") == [2])
+            #expect(tokenizer.bosTokenID == 2)
+            #expect(Set(tokenizer.eosTokenIDs) == [1, 106])
+            #expect(tokenizer.vocabularySize == 262_144)
+            #expect(tokenizer.token(for: "<end_of_turn>") == 106)
+        case "qwen2.5":
+            #expect(tokenizer.encode("") == [])
+            #expect(Set(tokenizer.eosTokenIDs) == [151_645, 151_643])
+            #expect(tokenizer.vocabularySize == 151_936)
+            #expect(tokenizer.token(for: "<|im_end|>") == 151_645)
+        default:
+            #expect(tokenizer.encode("") == [])
+            #expect(tokenizer.eosTokenIDs.first == 2)  // the checkpoint's EOS, then <|endoftext|> as llama.cpp does
+            #expect(Set(tokenizer.eosTokenIDs) == [2, 0])
+            #expect(tokenizer.vocabularySize == 49_152)
+        }
+        for id in tokenizer.eosTokenIDs { #expect(tokenizer.isSpecial(id)) }
+    }
+}
