@@ -81,12 +81,15 @@ struct AddedTokenMatcher: Sendable {
             var start = i
             var stop = end
             if token.lstrip {
-                while start > textStart, let (scalar, width) = Self.scalar(endingAt: start, bytes), scalar.properties.isWhitespace {
+                while start > textStart, let (scalar, width) = Self.scalar(endingAt: start, bytes),
+                    scalar.properties.isWhitespace
+                {
                     start -= width
                 }
             }
             if token.rstrip {
-                while stop < range.upperBound, let (scalar, width) = Self.scalar(startingAt: stop, bytes, range.upperBound),
+                while stop < range.upperBound,
+                    let (scalar, width) = Self.scalar(startingAt: stop, bytes, range.upperBound),
                     scalar.properties.isWhitespace
                 {
                     stop += width

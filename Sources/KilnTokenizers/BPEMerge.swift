@@ -46,7 +46,10 @@ func mergeSymbols(_ symbols: inout [Int32], rule: (Int32, Int32) -> MergeRule?) 
     heap.reserveCapacity(n)
     for i in 0..<(n - 1) {
         if let merge = rule(symbols[i], symbols[i + 1]) {
-            push(&heap, PendingMerge(rank: merge.rank, position: Int32(i), left: symbols[i], right: symbols[i + 1], id: merge.id))
+            push(
+                &heap,
+                PendingMerge(
+                    rank: merge.rank, position: Int32(i), left: symbols[i], right: symbols[i + 1], id: merge.id))
         }
     }
     var removed = [Bool](repeating: false, count: n)
@@ -63,10 +66,16 @@ func mergeSymbols(_ symbols: inout [Int32], rule: (Int32, Int32) -> MergeRule?) 
         if after < n { previous[after] = Int32(position) }
         let before = Int(previous[position])
         if before >= 0, let merge = rule(symbols[before], top.id) {
-            push(&heap, PendingMerge(rank: merge.rank, position: Int32(before), left: symbols[before], right: top.id, id: merge.id))
+            push(
+                &heap,
+                PendingMerge(
+                    rank: merge.rank, position: Int32(before), left: symbols[before], right: top.id, id: merge.id))
         }
         if after < n, let merge = rule(top.id, symbols[after]) {
-            push(&heap, PendingMerge(rank: merge.rank, position: Int32(position), left: top.id, right: symbols[after], id: merge.id))
+            push(
+                &heap,
+                PendingMerge(
+                    rank: merge.rank, position: Int32(position), left: top.id, right: symbols[after], id: merge.id))
         }
     }
     var write = 0

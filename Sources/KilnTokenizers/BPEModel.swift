@@ -1,4 +1,4 @@
-import Synchronization
+import Foundation
 
 /// A BPE vocabulary with its merge rules: turns one pre-tokenized piece into token ids.
 ///
@@ -40,7 +40,7 @@ final class BPEModel: Sendable {
     let unknownID: Int32?
     let fuseUnknown: Bool
     let ignoreMerges: Bool
-    private let cache = Mutex<[ByteString: [Int32]]>([:])
+    private let cache = PieceCache()
     private static let cacheLimit = 200_000
     private static let cachedPieceLimit = 256
 
@@ -86,9 +86,11 @@ final class BPEModel: Sendable {
                     throw .invalidMerge("'\(left) \(right)' (rule \(rank)) names a token missing from the vocabulary")
                 }
                 guard let id = pieceToID[ByteString(String(left) + String(right))] else {
-                    throw .invalidMerge("'\(left) \(right)' (rule \(rank)) makes '\(left)\(right)', which is not a token")
+                    throw .invalidMerge(
+                        "'\(left) \(right)' (rule \(rank)) makes '\(left)\(right)', which is not a token")
                 }
-                table[UInt64(UInt32(bitPattern: l)) << 32 | UInt64(UInt32(bitPattern: r))] = MergeRule(rank: UInt64(rank), id: id)
+                table[UInt64(UInt32(bitPattern: l)) << 32 | UInt64(UInt32(bitPattern: r))] = MergeRule(
+                    rank: UInt64(rank), id: id)
             }
             self.merges = .table(table)
         } else {
@@ -105,7 +107,7 @@ final class BPEModel: Sendable {
     func encode(_ piece: ArraySlice<UInt8>, into output: inout [Int32]) {
         let cacheable = piece.count <= Self.cachedPieceLimit
         let key = ByteString(piece)
-        if cacheable, let hit = cache.withLock({ $0[key] }) {
+        if cacheable, let hit = cache.lookup(key) {
             output.append(contentsOf: hit)
             return
         }
@@ -125,12 +127,7 @@ final class BPEModel: Sendable {
             }
         }
         output.append(contentsOf: symbols)
-        if cacheable {
-            cache.withLock { cache in
-                if cache.count >= Self.cacheLimit { cache.removeAll(keepingCapacity: true) }
-                cache[key] = symbols
-            }
-        }
+        if cacheable { cache.store(key, symbols, limit: Self.cacheLimit) }
     }
 
     private func initialSymbols(_ piece: ArraySlice<UInt8>) -> [Int32] {
@@ -180,6 +177,26 @@ final class BPEModel: Sendable {
     }
 
     var count: Int { spellingLengths.count }
+}
+
+/// Piece → ids, shared by every thread that encodes with one tokenizer; emptied when it grows past its
+/// limit. (A lock rather than `Mutex`, which needs macOS 15 and the package supports macOS 14.)
+private final class PieceCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var entries: [ByteString: [Int32]] = [:]
+
+    func lookup(_ key: ByteString) -> [Int32]? {
+        lock.lock()
+        defer { lock.unlock() }
+        return entries[key]
+    }
+
+    func store(_ key: ByteString, _ ids: [Int32], limit: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        if entries.count >= limit { entries.removeAll(keepingCapacity: true) }
+        entries[key] = ids
+    }
 }
 
 func hex2(_ byte: UInt8) -> String {

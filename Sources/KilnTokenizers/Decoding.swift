@@ -59,7 +59,8 @@ struct TokenTable: Sendable {
                     byteValue[id] = Int16(byte)
                     bytes.append(byte)
                 } else {
-                    bytes.append(contentsOf: NormalizerStep.replace(pattern: Array("▁".utf8), content: [0x20]).apply(spelling))
+                    bytes.append(
+                        contentsOf: NormalizerStep.replace(pattern: Array("▁".utf8), content: [0x20]).apply(spelling))
                 }
             }
             offsets.append(Int32(bytes.count))

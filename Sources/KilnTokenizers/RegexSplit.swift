@@ -105,8 +105,8 @@ enum SplitPattern: Sendable, Equatable {
     @inline(__always)
     private func isNewline(_ scalar: UInt32) -> Bool { scalar == 0x0A || scalar == 0x0D }
 
-    /// `'s|'t|'re|'ve|'m|'ll|'d`, optionally case-insensitive (Unicode simple case folding, which also
-    /// lets U+017F LONG S match `s` and U+212A KELVIN SIGN match nothing here).
+    /// `'s|'t|'re|'ve|'m|'ll|'d`, optionally case-insensitive. Under `(?i)` Oniguruma folds case by
+    /// Unicode rules, so besides ASCII capitals U+017F LONG S matches `s` ("'ſt" splits as "'ſ" + "t").
     @inline(__always)
     private func contractionEnd(_ s: [UInt32], _ i: Int, _ end: Int, caseInsensitive: Bool) -> Int? {
         guard s[i] == 0x27, i + 1 < end else { return nil }
@@ -120,7 +120,8 @@ enum SplitPattern: Sendable, Equatable {
         if a == 0x73 || a == 0x74 || a == 0x6D || a == 0x64 { return i + 2 }  // s t m d
         guard i + 2 < end else { return nil }
         let b = fold(s[i + 2])
-        if (a == 0x72 && b == 0x65) || (a == 0x76 && b == 0x65) || (a == 0x6C && b == 0x6C) { return i + 3 }  // re ve ll
+        // re ve ll
+        if (a == 0x72 && b == 0x65) || (a == 0x76 && b == 0x65) || (a == 0x6C && b == 0x6C) { return i + 3 }
         return nil
     }
 }

@@ -24,7 +24,8 @@ extension Tokenizer {
             for (index, merge) in merges.enumerated() {
                 let parts = merge.split(separator: " ", omittingEmptySubsequences: false)
                 guard parts.count == 2 else {
-                    throw .malformed("tokenizer.ggml.merges[\(index)] = '\(merge)' is not two tokens separated by a space")
+                    throw .malformed(
+                        "tokenizer.ggml.merges[\(index)] = '\(merge)' is not two tokens separated by a space")
                 }
                 pairs.append((parts[0], parts[1]))
             }
@@ -61,16 +62,18 @@ extension Tokenizer {
                     ? String(repeating: "\u{2581}", count: token.unicodeScalars.count) : token
             }
             let prefixSpace = vocabulary.addSpacePrefix ?? false
-            normalizers = (prefixSpace ? [.prepend(Array("\u{2581}".utf8))] : []) + [
-                .replace(pattern: [0x20], content: Array("\u{2581}".utf8))
-            ]
+            normalizers =
+                (prefixSpace ? [.prepend(Array("\u{2581}".utf8))] : []) + [
+                    .replace(pattern: [0x20], content: Array("\u{2581}".utf8))
+                ]
             model = try BPEModel(
                 kind: .characters(byteFallback: true), spellings: spellings, mergePairs: mergePairs,
                 unknownID: vocabulary.unknownID, fuseUnknown: true, ignoreMerges: false)
             decoder = .sentencePiece(stripLeadingSpaces: prefixSpace ? 1 : 0)
         default:
             throw .unsupported(
-                "tokenizer.ggml.model '\(vocabulary.model)'; Kiln reads 'gpt2' (byte-level BPE) and 'llama' (SentencePiece BPE)")
+                "tokenizer.ggml.model '\(vocabulary.model)'; Kiln reads 'gpt2' (byte-level BPE) and 'llama' (SentencePiece BPE)"
+            )
         }
 
         var added: [AddedToken] = []

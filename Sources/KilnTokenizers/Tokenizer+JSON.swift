@@ -134,7 +134,9 @@ extension Tokenizer {
             }
             return (steps, byteLevel)
         case "ByteLevel":
-            if json["add_prefix_space"]?.bool == true { throw .unsupported("ByteLevel pre-tokenizer with add_prefix_space") }
+            if json["add_prefix_space"]?.bool == true {
+                throw .unsupported("ByteLevel pre-tokenizer with add_prefix_space")
+            }
             return (json["use_regex"]?.bool ?? true ? [.pattern(.gpt2)] : [], true)
         case "Digits":
             return (json["individual_digits"]?.bool == true ? [.individualDigits] : [.digitRuns], false)
@@ -144,11 +146,14 @@ extension Tokenizer {
             let pattern = json["pattern"]
             if let regex = pattern?["Regex"]?.string {
                 guard let known = SplitPattern(regex: regex), behavior == "Isolated" else {
-                    throw .unsupported("Split regex \(regex) (\(behavior)); Kiln knows the GPT-2, Qwen2 and Llama 3 patterns")
+                    throw .unsupported(
+                        "Split regex \(regex) (\(behavior)); Kiln knows the GPT-2, Qwen2 and Llama 3 patterns")
                 }
                 return ([.pattern(known)], false)
             }
-            guard let literal = pattern?["String"]?.string else { throw .malformed("Split pre-tokenizer without a pattern") }
+            guard let literal = pattern?["String"]?.string else {
+                throw .malformed("Split pre-tokenizer without a pattern")
+            }
             let scalars = literal.unicodeScalars.map(\.value)
             switch behavior {
             case "Isolated": return ([.literalIsolated(scalars)], false)
@@ -168,7 +173,8 @@ extension Tokenizer {
             switch step["type"]?.string ?? "" {
             case "Replace", "ByteFallback", "Fuse": continue
             case "Strip": strip = step["start"]?.int ?? 0
-            case let other: throw .unsupported("decoder '\(other)'; supported: ByteLevel, Replace, ByteFallback, Fuse, Strip")
+            case let other:
+                throw .unsupported("decoder '\(other)'; supported: ByteLevel, Replace, ByteFallback, Fuse, Strip")
             }
         }
         return .sentencePiece(stripLeadingSpaces: strip)

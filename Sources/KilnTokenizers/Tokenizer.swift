@@ -34,6 +34,13 @@ public final class Tokenizer: Sendable {
     }
 
     init(_ configuration: Configuration) throws(TokenizerError) {
+        for token in configuration.addedTokens where !(0..<(1 << 24)).contains(token.id) {
+            throw .malformed("added token '\(token.content)' has id \(token.id), outside 0..<16777216")
+        }
+        if let unknown = configuration.model.unknownID, !(0..<Int32(configuration.model.count)).contains(unknown) {
+            throw .malformed(
+                "unknown-token id \(unknown) is outside the vocabulary of \(configuration.model.count) tokens")
+        }
         model = configuration.model
         normalizers = configuration.normalizers
         preTokenizer = configuration.preTokenizer

@@ -4,7 +4,7 @@ import Testing
 
 /// Whole-corpus agreement and throughput, when scripts/reference/tokenizer_bench.py has written a
 /// corpus and HF's ids to KILN_TOKENIZER_BENCH_DIR. Prints the throughput; asserts only the ids.
-@Suite struct BenchmarkTests {
+@Suite(.serialized) struct BenchmarkTests {
     static let directory = ProcessInfo.processInfo.environment["KILN_TOKENIZER_BENCH_DIR"]
 
     @Test(.enabled(if: directory != nil), arguments: TestData.models)
@@ -25,11 +25,14 @@ import Testing
                 times.append(Date().timeIntervalSince(t0))
             }
             let megabytes = Double(text.utf8.count) / 1e6
-            print("\(model.name) \(label): load \(String(format: "%.2f", loadSeconds)) s, first call "
-                + "\(String(format: "%.2f", megabytes / times[0])) MB/s, best of 3 "
-                + "\(String(format: "%.2f", megabytes / times.min()!)) MB/s, \(ids.count) ids")
+            print(
+                "\(model.name) \(label): load \(String(format: "%.2f", loadSeconds)) s, first call "
+                    + "\(String(format: "%.2f", megabytes / times[0])) MB/s, best of 3 "
+                    + "\(String(format: "%.2f", megabytes / times.min()!)) MB/s, \(ids.count) ids")
             let firstDifference = zip(ids, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset
-            #expect(ids == expected, "\(model.name) \(label): first difference at \(firstDifference ?? min(ids.count, expected.count))")
+            #expect(
+                ids == expected,
+                "\(model.name) \(label): first difference at \(firstDifference ?? min(ids.count, expected.count))")
         }
     }
 }

@@ -43,7 +43,9 @@ import Testing
     @Test func unknownSplitRegex() {
         let text = Self.minimalBPE.replacingOccurrences(
             of: #"{"type": "ByteLevel", "add_prefix_space": false, "use_regex": true}"#,
-            with: #"{"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "\\w+"}, "behavior": "Isolated"}, {"type": "ByteLevel", "use_regex": false}]}"#)
+            with:
+                #"{"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "\\w+"}, "behavior": "Isolated"}, {"type": "ByteLevel", "use_regex": false}]}"#
+        )
         do {
             _ = try Tokenizer.fromTokenizerJSON(Self.json(text), config: nil)
             Issue.record("expected an error")
@@ -86,5 +88,19 @@ import Testing
         #expect(tokenizer.decode([9]) == "\u{FFFD}")
         #expect(tokenizer.eosTokenIDs == [2])
         #expect(tokenizer.isSpecial(1) && !tokenizer.isSpecial(4))
+    }
+}
+
+extension ErrorTests {
+    @Test func negativeAddedTokenID() {
+        let text = Self.minimalBPE.replacingOccurrences(
+            of: #""added_tokens": []"#, with: #""added_tokens": [{"id": -5, "content": "<x>", "special": true}]"#)
+        #expect(throws: TokenizerError.self) { try Tokenizer.fromTokenizerJSON(Self.json(text), config: nil) }
+    }
+
+    @Test func specialTokenIDOutsideVocabulary() {
+        let vocabulary = GGUFVocabulary(
+            model: "gpt2", pre: "gpt2", tokens: ["a", "b", "ab"], merges: ["a b"], bosID: 99, addBOS: true)
+        #expect(throws: TokenizerError.self) { try Tokenizer(gguf: vocabulary) }
     }
 }

@@ -28,11 +28,15 @@ import Testing
             let checks: [(String, [Int32], [Int32])] = [
                 ("with special tokens", tokenizer.encode(item.text), item.ids),
                 ("without special tokens", tokenizer.encode(item.text, addSpecialTokens: false), item.ids_no_special),
-                ("special text as plain text", tokenizer.encode(item.text, addSpecialTokens: false, parseSpecial: false), item.ids_plain),
+                (
+                    "special text as plain text",
+                    tokenizer.encode(item.text, addSpecialTokens: false, parseSpecial: false), item.ids_plain
+                ),
             ]
             for (what, got, expected) in checks where got != expected {
                 mismatches += 1
-                Issue.record("\(model.name) \(path) \(what): \(item.text.debugDescription)\n got \(got)\nwant \(expected)")
+                Issue.record(
+                    "\(model.name) \(path) \(what): \(item.text.debugDescription)\n got \(got)\nwant \(expected)")
             }
         }
         #expect(mismatches == 0)
@@ -57,7 +61,9 @@ import Testing
         guard Self.available(model, path) else { return }
         let tokenizer = try Self.tokenizer(model, path)
         let cases = try loadGolden(model).cases.filter { item in
-            !item.text.unicodeScalars.contains { $0 == "\u{2581}" || ($0.value < 0x20 && !"\t\n\r".unicodeScalars.contains($0)) }
+            !item.text.unicodeScalars.contains {
+                $0 == "\u{2581}" || ($0.value < 0x20 && !"\t\n\r".unicodeScalars.contains($0))
+            }
         }
         #expect(cases.count > 200)
         for item in cases {

@@ -29,7 +29,9 @@ import Testing
         #expect(entries.count > 250)
         for entry in entries {
             #expect(tokenizer.encode(entry.text) == entry.ids, "\(entry.text.debugDescription)")
-            #expect(tokenizer.encode(entry.text, addSpecialTokens: false) == entry.ids_plain, "\(entry.text.debugDescription)")
+            #expect(
+                tokenizer.encode(entry.text, addSpecialTokens: false) == entry.ids_plain,
+                "\(entry.text.debugDescription)")
             #expect(tokenizer.decode(entry.ids_plain) == entry.decoded, "\(entry.text.debugDescription)")
         }
     }

@@ -54,7 +54,8 @@ import Testing
         guard model.hasGGUF else { return }
         let tokenizer = try TokenizerCache.fromGGUF(model)
         let first = model.name == "gemma3" ? "<0xF0>" : byteLevelSpelling(0xF0)
-        let ids = [tokenizer.encode("ok", addSpecialTokens: false), [try #require(tokenizer.token(for: first))]].flatMap { $0 }
+        let ids = [tokenizer.encode("ok", addSpecialTokens: false), [try #require(tokenizer.token(for: first))]].flatMap
+        { $0 }
         var detokenizer = StreamingDetokenizer(tokenizer: tokenizer)
         let streamed = ids.map { detokenizer.next($0) }.joined()
         #expect(streamed == "ok")
@@ -77,7 +78,9 @@ import Testing
 
 func byteLevelSpelling(_ byte: UInt8) -> String {
     // GPT-2's byte alphabet: printable Latin-1 stands for itself, the rest from U+0100 in byte order.
-    let printable: (UInt8) -> Bool = { (0x21...0x7E).contains($0) || (0xA1...0xAC).contains($0) || (0xAE...0xFF).contains($0) }
+    let printable: (UInt8) -> Bool = {
+        (0x21...0x7E).contains($0) || (0xA1...0xAC).contains($0) || (0xAE...0xFF).contains($0)
+    }
     if printable(byte) { return String(Unicode.Scalar(byte)) }
     let rank = (0..<byte).filter { !printable($0) }.count
     return String(Unicode.Scalar(UInt32(256 + rank))!)

@@ -90,7 +90,8 @@ func ggufVocabulary(_ file: GGUFFile) throws -> GGUFVocabulary {
     func key(_ name: String) -> GGUFValue? { file.metadata["tokenizer.ggml." + name] }
     func id(_ name: String) -> Int32? { key(name)?.int.map(Int32.init) }
     return GGUFVocabulary(
-        model: try #require(key("model")?.string), pre: key("pre")?.string, tokens: try #require(key("tokens")?.strings),
+        model: try #require(key("model")?.string), pre: key("pre")?.string,
+        tokens: try #require(key("tokens")?.strings),
         scores: key("scores")?.floats, tokenTypes: key("token_type")?.ints?.map(Int32.init),
         merges: key("merges")?.strings, bosID: id("bos_token_id"), eosID: id("eos_token_id"),
         unknownID: id("unknown_token_id"), paddingID: id("padding_token_id"), eotID: id("eot_token_id"),
