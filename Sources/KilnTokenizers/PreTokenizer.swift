@@ -1,0 +1,83 @@
+/// Pre-tokenization: cutting normalized text into the pieces BPE works on independently.
+///
+/// Hugging Face applies a `Sequence` of pre-tokenizers, each splitting every piece the previous one made;
+/// `PreTokenizerStep` is one such step. The regex splits are written out by hand over scalar classes
+/// (see RegexSplit.swift) rather than run through a regex engine: faster, and free of engine differences.
+enum PreTokenizerStep: Sendable, Equatable {
+    /// `Digits(individual_digits: true)`: every `\p{N}` character becomes its own piece.
+    case individualDigits
+    /// `Digits(individual_digits: false)`: runs of `\p{N}` become pieces.
+    case digitRuns
+    /// A split by one of the known patterns, matches and gaps both kept ("Isolated").
+    case pattern(SplitPattern)
+    /// `Split` on a literal string with behaviour "MergedWithPrevious": the delimiter ends its piece.
+    case literalMergedWithPrevious([UInt32])
+    /// `Split` on a literal string with behaviour "Isolated".
+    case literalIsolated([UInt32])
+
+    /// Steps for each `tokenizer.ggml.pre` name, following llama.cpp's table of regex sets.
+    static let ggufNames: [String: [PreTokenizerStep]] = [
+        "gpt2": [.pattern(.gpt2)],
+        "default": [.pattern(.gpt2)],
+        "smollm": [.individualDigits, .pattern(.gpt2)],
+        "starcoder": [.individualDigits, .pattern(.gpt2)],
+        "refact": [.individualDigits, .pattern(.gpt2)],
+        "qwen2": [.pattern(.qwen2)],
+        "deepseek-r1-qwen": [.pattern(.qwen2)],
+        "llama-bpe": [.pattern(.llama3)],
+        "llama3": [.pattern(.llama3)],
+        "llama-v3": [.pattern(.llama3)],
+        "smaug-bpe": [.pattern(.llama3)],
+        "dbrx": [.pattern(.llama3)],
+        "falcon3": [.pattern(.llama3)],
+    ]
+
+    /// Appends the pieces of `range` to `pieces`.
+    func split(_ text: ScalarText, _ range: Range<Int>, into pieces: inout [Range<Int>]) {
+        switch self {
+        case .individualDigits, .digitRuns:
+            var start = range.lowerBound
+            var i = range.lowerBound
+            while i < range.upperBound {
+                guard text.classes[i] == .number else {
+                    i += 1
+                    continue
+                }
+                if start < i { pieces.append(start..<i) }
+                var end = i + 1
+                if self == .digitRuns {
+                    while end < range.upperBound && text.classes[end] == .number { end += 1 }
+                }
+                pieces.append(i..<end)
+                i = end
+                start = end
+            }
+            if start < range.upperBound { pieces.append(start..<range.upperBound) }
+        case .pattern(let pattern):
+            pattern.split(text, range, into: &pieces)
+        case .literalMergedWithPrevious(let delimiter), .literalIsolated(let delimiter):
+            guard !delimiter.isEmpty else {
+                pieces.append(range)
+                return
+            }
+            var start = range.lowerBound
+            var i = range.lowerBound
+            while i + delimiter.count <= range.upperBound {
+                if text.scalars[i..<(i + delimiter.count)].elementsEqual(delimiter) {
+                    let end = i + delimiter.count
+                    if case .literalIsolated = self {
+                        if start < i { pieces.append(start..<i) }
+                        pieces.append(i..<end)
+                    } else {
+                        pieces.append(start..<end)
+                    }
+                    start = end
+                    i = end
+                } else {
+                    i += 1
+                }
+            }
+            if start < range.upperBound { pieces.append(start..<range.upperBound) }
+        }
+    }
+}

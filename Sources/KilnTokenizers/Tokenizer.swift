@@ -1,0 +1,140 @@
+/// Text ↔ token ids for one checkpoint, matching Hugging Face `tokenizers` id for id.
+///
+/// The pipeline is Hugging Face's: cut out added tokens that match raw text → normalize the rest → cut
+/// out added tokens that match normalized text → pre-tokenize into pieces → BPE each piece → add the
+/// post-processor's special tokens. Built from a tokenizer.json (`fromTokenizerJSON`) or from a GGUF
+/// file's vocabulary (`init(gguf:)`); both produce the same configuration for the same checkpoint.
+public final class Tokenizer: Sendable {
+    let model: BPEModel
+    let normalizers: [NormalizerStep]
+    let preTokenizer: [PreTokenizerStep]
+    let rawMatcher: AddedTokenMatcher
+    let normalizedMatcher: AddedTokenMatcher
+    let decoder: DecoderKind
+    /// Tokens added in front of / after the text when special tokens are requested.
+    let prefixIDs: [Int32]
+    let suffixIDs: [Int32]
+    let table: TokenTable
+
+    /// The id of the beginning-of-sequence token, if the checkpoint names one.
+    public let bosTokenID: Int32?
+    /// Every id that ends generation for this checkpoint.
+    public let eosTokenIDs: [Int32]
+
+    struct Configuration {
+        var model: BPEModel
+        var normalizers: [NormalizerStep]
+        var preTokenizer: [PreTokenizerStep]
+        var addedTokens: [AddedToken]
+        var decoder: DecoderKind
+        var prefixIDs: [Int32]
+        var suffixIDs: [Int32]
+        var bosTokenID: Int32?
+        var eosTokenIDs: [Int32]
+    }
+
+    init(_ configuration: Configuration) throws(TokenizerError) {
+        for token in configuration.addedTokens where !(0..<(1 << 24)).contains(token.id) {
+            throw .malformed("added token '\(token.content)' has id \(token.id), outside 0..<16777216")
+        }
+        if let unknown = configuration.model.unknownID, !(0..<Int32(configuration.model.count)).contains(unknown) {
+            throw .malformed(
+                "unknown-token id \(unknown) is outside the vocabulary of \(configuration.model.count) tokens")
+        }
+        model = configuration.model
+        normalizers = configuration.normalizers
+        preTokenizer = configuration.preTokenizer
+        rawMatcher = AddedTokenMatcher(configuration.addedTokens.filter { !$0.normalized })
+        normalizedMatcher = AddedTokenMatcher(configuration.addedTokens.filter { $0.normalized })
+        decoder = configuration.decoder
+        prefixIDs = configuration.prefixIDs
+        suffixIDs = configuration.suffixIDs
+        table = TokenTable(model: configuration.model, addedTokens: configuration.addedTokens, decoder: decoder)
+        bosTokenID = configuration.bosTokenID
+        var eos: [Int32] = []
+        for id in configuration.eosTokenIDs where !eos.contains(id) { eos.append(id) }
+        eosTokenIDs = eos
+        let size = Int32(table.count)
+        for id in prefixIDs + suffixIDs + eosTokenIDs + (bosTokenID.map { [$0] } ?? []) where !(0..<size).contains(id) {
+            throw .malformed("special token id \(id) is outside the vocabulary of \(size) tokens")
+        }
+    }
+
+    /// Number of token ids (the model vocabulary plus added tokens beyond it).
+    public var vocabularySize: Int { table.count }
+
+    /// The id of a token given its text as the vocabulary spells it (e.g. "<|im_end|>", "▁the"), or nil.
+    public func token(for text: String) -> Int32? {
+        if let id = table.addedIDs[ByteString(text)] { return id }
+        return model.pieceToID[ByteString(text)]
+    }
+
+    /// Whether an id is a special token (control token), the kind `decode(skipSpecialTokens:)` drops.
+    public func isSpecial(_ id: Int32) -> Bool {
+        id >= 0 && Int(id) < table.count && table.special[Int(id)]
+    }
+
+    /// The vocabulary's spelling of a token, as stored in its file.
+    public func tokenText(_ id: Int32) -> String? {
+        guard id >= 0 && Int(id) < table.count else { return nil }
+        return table.text(id)
+    }
+
+    /// Token ids for `text`. `addSpecialTokens` adds what the checkpoint puts around a sequence (Gemma's
+    /// `<bos>`); `parseSpecial` lets special-token text such as "<|im_end|>" in `text` become that token,
+    /// otherwise it is tokenized as ordinary text (non-special added tokens are always matched).
+    public func encode(_ text: String, addSpecialTokens: Bool = true, parseSpecial: Bool = true) -> [Int32] {
+        var output: [Int32] = []
+        output.reserveCapacity(text.utf8.count / 3 + 4)
+        if addSpecialTokens { output.append(contentsOf: prefixIDs) }
+        let bytes = Array(text.utf8)
+        var segments: [TextSegment] = []
+        rawMatcher.split(bytes, 0..<bytes.count, parseSpecial: parseSpecial, into: &segments)
+        for segment in segments {
+            switch segment {
+            case .token(let id): output.append(id)
+            case .text(let range): encodeText(bytes[range], parseSpecial: parseSpecial, into: &output)
+            }
+        }
+        if addSpecialTokens { output.append(contentsOf: suffixIDs) }
+        return output
+    }
+
+    private func encodeText(_ raw: ArraySlice<UInt8>, parseSpecial: Bool, into output: inout [Int32]) {
+        var normalized = Array(raw)
+        for step in normalizers { normalized = step.apply(normalized) }
+        if normalizedMatcher.isEmpty {
+            encodeNormalized(normalized[...], into: &output)
+            return
+        }
+        var segments: [TextSegment] = []
+        normalizedMatcher.split(normalized, 0..<normalized.count, parseSpecial: parseSpecial, into: &segments)
+        for segment in segments {
+            switch segment {
+            case .token(let id): output.append(id)
+            case .text(let range): encodeNormalized(Array(normalized[range])[...], into: &output)
+            }
+        }
+    }
+
+    private func encodeNormalized(_ bytes: ArraySlice<UInt8>, into output: inout [Int32]) {
+        guard !preTokenizer.isEmpty else {
+            model.encode(bytes, into: &output)
+            return
+        }
+        let text = ScalarText(utf8: bytes)
+        var pieces = [0..<text.count]
+        var next: [Range<Int>] = []
+        for step in preTokenizer {
+            next.removeAll(keepingCapacity: true)
+            for piece in pieces { step.split(text, piece, into: &next) }
+            swap(&pieces, &next)
+        }
+        let base = bytes.startIndex
+        for piece in pieces where !piece.isEmpty {
+            let start = base + text.utf8Offsets[piece.lowerBound]
+            let end = base + text.utf8Offsets[piece.upperBound]
+            model.encode(bytes[start..<end], into: &output)
+        }
+    }
+}
