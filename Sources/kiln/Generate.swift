@@ -1,2 +1,102 @@
 import ArgumentParser
-struct Generate: ParsableCommand {}
+import Foundation
+import KilnModels
+import KilnSampling
+import KilnTokenizers
+
+struct Generate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Generate text from a prompt.",
+        discussion: """
+            Prints only the generated text to stdout, as tokens arrive. Prompt and generation speed go to stderr.
+            Special-token strings in the prompt (such as <|im_start|>) are read as special tokens.
+            """)
+
+    @Option(name: [.customShort("m"), .long, .customLong("model-id")], help: "A GGUF file or a Hugging Face model directory.")
+    var model: String
+
+    @Option(name: .shortAndLong, help: "The prompt text.")
+    var prompt: String
+
+    @Option(name: [.customShort("n"), .long], help: "Most tokens to generate.")
+    var maxNewTokens: Int = 128
+
+    @Option(help: "Sampling temperature; 0 means greedy.")
+    var temperature: Float = 0
+
+    @Option(help: "Keep only the K most likely tokens.")
+    var topK: Int?
+
+    @Option(help: "Keep the smallest set of tokens whose probability reaches P.")
+    var topP: Float?
+
+    @Option(help: "Seed of the sampler's random generator.")
+    var seed: UInt64 = 0
+
+    @Flag(help: "Keep generating past end-of-sequence tokens.")
+    var ignoreEOS = false
+
+    @Option(name: .shortAndLong, help: "Compute threads (default: the machine's cores).")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    func validate() throws {
+        guard maxNewTokens >= 0 else { throw ValidationError("--max-new-tokens must be ≥ 0") }
+        guard threads >= 1, threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
+        do {
+            try SamplingParameters(temperature: temperature, topK: topK, topP: topP, seed: seed).validate()
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+
+    func run() throws {
+        let loaded = try reportingErrors { try LoadedModel.load(model, threads: threads) }
+        let transformer = loaded.transformer
+        let tokenizer = loaded.tokenizer
+        let promptIDs = tokenizer.encode(prompt, addSpecialTokens: true, parseSpecial: true)
+        guard !promptIDs.isEmpty else {
+            printError("error: the prompt encodes to no tokens; give a non-empty --prompt")
+            throw ExitCode(1)
+        }
+        let limit = transformer.config.contextLength
+        guard promptIDs.count + maxNewTokens <= limit else {
+            printError(
+                "error: the prompt (\(promptIDs.count) tokens) plus --max-new-tokens \(maxNewTokens) exceeds the model's context of \(limit) tokens"
+            )
+            throw ExitCode(1)
+        }
+        let cache = transformer.makeCache(capacity: promptIDs.count + maxNewTokens)
+        var sampler = Sampler(SamplingParameters(temperature: temperature, topK: topK, topP: topP, seed: seed))
+        var detokenizer = StreamingDetokenizer(tokenizer: tokenizer, skipSpecialTokens: true)
+        let stdout = FileHandle.standardOutput
+        let stops = loaded.stopTokenIDs
+
+        let promptStart = DispatchTime.now()
+        var logits = try reportingErrors { try transformer.forward(promptIDs, cache: cache) }
+        let promptSeconds = seconds(since: promptStart)
+        let generationStart = DispatchTime.now()
+        var generated = 0
+        while generated < maxNewTokens {
+            let next = logits.withUnsafeBufferPointer { sampler.sample($0) }
+            if !ignoreEOS && stops.contains(next) { break }
+            generated += 1
+            let text = detokenizer.next(next)
+            if !text.isEmpty { stdout.write(Data(text.utf8)) }
+            if generated == maxNewTokens { break }
+            logits = try reportingErrors { try transformer.forward([next], cache: cache) }
+        }
+        let tail = detokenizer.finish()
+        if !tail.isEmpty { stdout.write(Data(tail.utf8)) }
+        stdout.write(Data("\n".utf8))
+        let generationSeconds = seconds(since: generationStart)
+        printError(
+            String(
+                format: "prompt: %d tokens in %.2f s (%.1f tokens/s); generation: %d tokens in %.2f s (%.1f tokens/s); %d threads",
+                promptIDs.count, promptSeconds, Double(promptIDs.count) / max(promptSeconds, 1e-9), generated,
+                generationSeconds, Double(generated) / max(generationSeconds, 1e-9), threads))
+    }
+}
+
+func seconds(since start: DispatchTime) -> Double {
+    Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+}

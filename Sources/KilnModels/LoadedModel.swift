@@ -1,0 +1,36 @@
+import Foundation
+import KilnFormats
+import KilnTokenizers
+
+/// A checkpoint opened for generation: its transformer and the tokenizer it was trained with.
+public struct LoadedModel: Sendable {
+    public let transformer: Transformer
+    public let tokenizer: Tokenizer
+    /// Tokens that end a generation: the tokenizer's end tokens plus generation_config.json's eos_token_id list.
+    public let stopTokenIDs: Set<Int32>
+
+    public static func load(_ path: String, threads: Int) throws -> LoadedModel {
+        let source = try ModelLoader.open(path)
+        let transformer = try ModelLoader.transformer(source, threads: threads)
+        let tokenizer: Tokenizer
+        var stops: Set<Int32> = []
+        switch source {
+        case .gguf(let gguf):
+            tokenizer = try Tokenizer(gguf: GGUFVocabulary(gguf: gguf))
+        case .huggingFace(let hf):
+            let jsonPath = hf.directory + "/tokenizer.json"
+            guard let json = FileManager.default.contents(atPath: jsonPath) else {
+                throw ModelError(jsonPath, "file not found (the model directory needs its tokenizer.json)")
+            }
+            let config = FileManager.default.contents(atPath: hf.directory + "/tokenizer_config.json")
+            tokenizer = try Tokenizer.fromTokenizerJSON(json, config: config)
+            switch hf.generationConfig?["eos_token_id"] {
+            case let id as Int: stops.insert(Int32(id))
+            case let ids as [Int]: stops.formUnion(ids.map(Int32.init))
+            default: break
+            }
+        }
+        stops.formUnion(tokenizer.eosTokenIDs)
+        return LoadedModel(transformer: transformer, tokenizer: tokenizer, stopTokenIDs: stops)
+    }
+}
