@@ -34,7 +34,7 @@ let package = Package(
         .testTarget(name: "KilnFormatsTests", dependencies: ["KilnFormats", "KilnTensors"]),
         .testTarget(name: "KilnKernelsTests", dependencies: ["KilnKernels", "KilnTensors"]),
         .testTarget(name: "KilnModelsTests", dependencies: ["KilnModels", "KilnFormats", "KilnTokenizers", "KilnSampling"]),
-        .testTarget(name: "KilnCLITests", dependencies: []),
+        .testTarget(name: "KilnCLITests", dependencies: ["kiln"]),
     ],
     swiftLanguageModes: [.v6]
 )
