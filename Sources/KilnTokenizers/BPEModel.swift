@@ -123,7 +123,9 @@ final class BPEModel: Sendable {
                     table[UInt64(UInt32(bitPattern: left)) << 32 | UInt64(UInt32(bitPattern: right))]
                 }
             case .vocabularyOrder:
-                mergeSymbols(&symbols) { left, right in vocabularyOrderRule(left, right) }
+                var scratch = ByteString([])
+                scratch.bytes.reserveCapacity(64)
+                mergeSymbols(&symbols) { left, right in vocabularyOrderRule(left, right, &scratch) }
             }
         }
         output.append(contentsOf: symbols)
@@ -139,7 +141,9 @@ final class BPEModel: Sendable {
         case .characters(let byteFallback):
             var lastWasUnknown = false
             var start = piece.startIndex
-            for scalar in String(decoding: piece, as: UTF8.self).unicodeScalars {
+            var iterator = piece.makeIterator()
+            var decoder = UTF8()
+            while case .scalarValue(let scalar) = decoder.decode(&iterator) {
                 let width = UTF8.width(scalar)
                 let bytes = piece[start..<(start + width)]
                 start += width
@@ -158,14 +162,12 @@ final class BPEModel: Sendable {
         return symbols
     }
 
-    private func vocabularyOrderRule(_ left: Int32, _ right: Int32) -> MergeRule? {
-        let l = spelling(left)
-        let r = spelling(right)
-        var joined = [UInt8]()
-        joined.reserveCapacity(l.count + r.count)
-        joined.append(contentsOf: l)
-        joined.append(contentsOf: r)
-        guard let id = pieceToID[ByteString(joined)] else { return nil }
+    /// `scratch` is reused for the joined spelling so that a lookup allocates nothing.
+    private func vocabularyOrderRule(_ left: Int32, _ right: Int32, _ scratch: inout ByteString) -> MergeRule? {
+        scratch.bytes.removeAll(keepingCapacity: true)
+        scratch.bytes.append(contentsOf: spelling(left))
+        scratch.bytes.append(contentsOf: spelling(right))
+        guard let id = pieceToID[scratch] else { return nil }
         let leftLength = UInt64(spellingLengths[Int(left)])
         return MergeRule(rank: UInt64(id) << 16 | (0xFFFF - leftLength), id: id)
     }

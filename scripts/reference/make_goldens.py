@@ -111,8 +111,7 @@ def greedy(model, ids: list[int]) -> tuple[list[int], list[float]]:
     inputs = torch.tensor([ids])
     out_ids, margins = [], []
     for _ in range(NEW_TOKENS):
-        out = model(input_ids=inputs, past_key_values=cache, use_cache=True)
-        cache = out.past_key_values
+        out = model(input_ids=inputs, cache=cache, use_cache=True)
         row = out.logits[0, -1].float()
         top2 = torch.topk(row, 2)
         nxt = int(top2.indices[0])
