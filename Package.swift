@@ -30,7 +30,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "KilnTensorsTests", dependencies: ["KilnTensors"]),
-        .testTarget(name: "KilnTokenizersTests", dependencies: ["KilnTokenizers", "KilnFormats"]),
+        .testTarget(name: "KilnTokenizersTests", dependencies: ["KilnTokenizers", "KilnFormats", "KilnModels"]),
         .testTarget(name: "KilnFormatsTests", dependencies: ["KilnFormats", "KilnTensors"]),
         .testTarget(name: "KilnKernelsTests", dependencies: ["KilnKernels", "KilnTensors"]),
         .testTarget(name: "KilnModelsTests", dependencies: ["KilnModels", "KilnFormats", "KilnTokenizers", "KilnSampling"]),

@@ -1,5 +1,6 @@
 import Foundation
 import KilnFormats
+import KilnModels
 import KilnTokenizers
 import Testing
 
@@ -80,23 +81,9 @@ final class TokenizerCache: @unchecked Sendable {
 
     static func fromGGUF(_ model: TestData.Model) throws -> Tokenizer {
         try shared.tokenizer("gguf:" + model.name) {
-            try Tokenizer(gguf: ggufVocabulary(GGUFFile(path: model.ggufURL.path)))
+            try Tokenizer(gguf: GGUFVocabulary(gguf: GGUFFile(path: model.ggufURL.path)))
         }
     }
-}
-
-/// Reads `tokenizer.ggml.*` as KilnModels' adapter does (this test target does not link KilnModels).
-func ggufVocabulary(_ file: GGUFFile) throws -> GGUFVocabulary {
-    func key(_ name: String) -> GGUFValue? { file.metadata["tokenizer.ggml." + name] }
-    func id(_ name: String) -> Int32? { key(name)?.int.map(Int32.init) }
-    return GGUFVocabulary(
-        model: try #require(key("model")?.string), pre: key("pre")?.string,
-        tokens: try #require(key("tokens")?.strings),
-        scores: key("scores")?.floats, tokenTypes: key("token_type")?.ints?.map(Int32.init),
-        merges: key("merges")?.strings, bosID: id("bos_token_id"), eosID: id("eos_token_id"),
-        unknownID: id("unknown_token_id"), paddingID: id("padding_token_id"), eotID: id("eot_token_id"),
-        addBOS: key("add_bos_token")?.bool, addEOS: key("add_eos_token")?.bool,
-        addSpacePrefix: key("add_space_prefix")?.bool)
 }
 
 func loadGolden(_ model: TestData.Model) throws -> GoldenFile {
