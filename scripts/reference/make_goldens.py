@@ -76,14 +76,21 @@ def versions() -> dict:
     }
 
 
+# Extra model goldens from another conversion of the same GGUF: the BF16 checkpoint is upcast exactly to
+# float32 by transformers, so its goldens check Kiln's BF16 weight path against the same arithmetic.
+VARIANTS = {"smollm2-bf16": ("smollm2", "bf16_out")}
+
+
 def hf_dir(name: str) -> Path:
-    d = MODELS_DIR / MODELS[name]["out"]
+    base, key = VARIANTS.get(name, (name, "out"))
+    d = MODELS_DIR / MODELS[base][key]
     if not (d / "config.json").is_file():
         raise SystemExit(f"{d} is missing: run scripts/reference/convert.sh {name}")
     return d
 
 
 def model_prompts(name: str) -> list[dict]:
+    name = VARIANTS.get(name, (name,))[0]
     prompts = json.loads((GOLDENS / "prompts.json").read_text(encoding="utf-8"))
     return [p for p in prompts if name in p.get("models", [name])]
 
@@ -130,7 +137,8 @@ def model_goldens(name: str) -> None:
     model = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32, attn_implementation="eager")
     model.eval()
     vocab = model.config.vocab_size
-    tail_ids = sorted(random.Random(f"kiln-goldens-{name}").sample(range(vocab), TAIL_IDS))
+    base = VARIANTS.get(name, (name,))[0]
+    tail_ids = sorted(random.Random(f"kiln-goldens-{base}").sample(range(vocab), TAIL_IDS))
     marker = read_json(d / ".kiln-reference.json")
     bos_id = tok.bos_token_id
     entries = []
@@ -171,9 +179,9 @@ def model_goldens(name: str) -> None:
         "model": name,
         "meta": {
             **versions(),
-            "gguf": MODELS[name]["gguf"],
-            "gguf_sha256": MODELS[name]["sha256"],
-            "hf_dir": f"models/{MODELS[name]['out']}",
+            "gguf": MODELS[base]["gguf"],
+            "gguf_sha256": MODELS[base]["sha256"],
+            "hf_dir": str(d.relative_to(ROOT)),
             "repairs": marker.get("repairs", []),
             "architecture": model.config.architectures[0],
             "vocab_size": vocab,
@@ -233,16 +241,16 @@ def tokenizer_goldens(name: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("models", nargs="*", help=f"any of {', '.join(MODELS)} (default: all)")
+    parser.add_argument("models", nargs="*", help=f"any of {', '.join([*MODELS, *VARIANTS])} (default: all)")
     parser.add_argument("--skip-model", action="store_true", help="write only the tokenizer goldens")
     parser.add_argument("--skip-tokenizer", action="store_true", help="write only the model goldens")
     args = parser.parse_args()
     torch.set_num_threads(2)
     torch.manual_seed(0)
-    for name in args.models or list(MODELS):
-        if name not in MODELS:
-            parser.error(f"unknown model {name!r} (known: {' '.join(MODELS)})")
-        if not args.skip_tokenizer:
+    for name in args.models or [*MODELS, *VARIANTS]:
+        if name not in MODELS and name not in VARIANTS:
+            parser.error(f"unknown model {name!r} (known: {' '.join([*MODELS, *VARIANTS])})")
+        if not args.skip_tokenizer and name in MODELS:
             tokenizer_goldens(name)
         if not args.skip_model:
             model_goldens(name)
