@@ -53,23 +53,23 @@ enum Ops {
         }
     }
 
-    /// Rotates each head of each token by its position's angles.
+    /// Rotates each head of each row by its own position's angles.
     static func rope(
-        _ x: UnsafeMutablePointer<Float>, tokens: Int, heads: Int, headDim: Int, start: Int, table: RoPETable,
+        _ x: UnsafeMutablePointer<Float>, positions: [Int], heads: Int, headDim: Int, table: RoPETable,
         style: RoPEStyle
     ) {
         table.cos.withUnsafeBufferPointer { cosTable in
             table.sin.withUnsafeBufferPointer { sinTable in
-                for t in 0..<tokens {
+                for (t, position) in positions.enumerated() {
                     let v = x + t * heads * headDim
                     switch style {
                     case .interleaved:
                         RotaryKernels.applyInterleaved(
-                            v, heads: heads, headDim: headDim, position: start + t, cos: cosTable.baseAddress!,
+                            v, heads: heads, headDim: headDim, position: position, cos: cosTable.baseAddress!,
                             sin: sinTable.baseAddress!)
                     case .halves:
                         RotaryKernels.applyHalfSplit(
-                            v, heads: heads, headDim: headDim, position: start + t, cos: cosTable.baseAddress!,
+                            v, heads: heads, headDim: headDim, position: position, cos: cosTable.baseAddress!,
                             sin: sinTable.baseAddress!)
                     }
                 }

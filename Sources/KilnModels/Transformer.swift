@@ -57,6 +57,10 @@ public final class Transformer: @unchecked Sendable {
         KVCache(config: config, capacity: min(capacity, config.contextLength))
     }
 
+    public func makePagedCache(blockCount: Int, blockSize: Int) -> PagedKVCache {
+        PagedKVCache(config: config, blockCount: blockCount, blockSize: blockSize)
+    }
+
     /// Runs `tokens` through the model after the positions already in `cache`, appends their keys and values, and
     /// returns logits `[n, vocab]` for the selected positions (n = 1 for `.last`, `tokens.count` for `.all`, one
     /// per listed position for `.positions`).
@@ -66,52 +70,98 @@ public final class Transformer: @unchecked Sendable {
             throw ModelError(
                 "context", "\(cache.count + tokens.count) tokens exceed the cache capacity of \(cache.capacity)")
         }
-        for t in tokens where t < 0 || Int(t) >= config.vocabularySize {
-            throw ModelError("input", "token id \(t) is outside the vocabulary of \(config.vocabularySize)")
-        }
-        globalRoPE.reserve(cache.count + tokens.count)
-        localRoPE?.reserve(cache.count + tokens.count)
-        let vocab = config.vocabularySize
-        let wanted: [Int]
+        let rows: [Int]
         switch selection {
-        case .last: wanted = [tokens.count - 1]
-        case .all: wanted = Array(0..<tokens.count)
+        case .last: rows = [tokens.count - 1]
+        case .all: rows = Array(0..<tokens.count)
         case .positions(let p):
             guard p.allSatisfy({ $0 >= 0 && $0 < tokens.count }), p == p.sorted() else {
                 throw ModelError("input", "logit positions must be ascending and within 0..<\(tokens.count)")
             }
-            wanted = p
+            rows = p
         }
-        var logits = [Float](repeating: 0, count: wanted.count * vocab)
-        var next = 0  // index into `wanted`
-        var start = 0
-        while start < tokens.count {
-            let n = min(maxChunk, tokens.count - start)
-            let chunk = Array(tokens[start..<start + n])
-            forwardChunk(chunk, cache: cache)
-            // Consecutive wanted positions inside this chunk share one output matmul.
-            while next < wanted.count, wanted[next] < start + n {
-                var end = next + 1
-                while end < wanted.count, wanted[end] == wanted[end - 1] + 1, wanted[end] < start + n { end += 1 }
-                let rows = (wanted[next] - start)..<(wanted[end - 1] - start + 1)
-                logits.withUnsafeMutableBufferPointer { out in
-                    computeLogits(rows: rows, into: out.baseAddress! + next * vocab)
-                }
-                next = end
-            }
-            start += n
-        }
+        let chunk = BatchChunk(start: cache.count, tokens: tokens, blockTable: [0], logitRows: rows)
+        let logits = try forward(batch: [chunk], cache: cache.paged)
+        cache.count += tokens.count
         return logits
     }
 
-    private func forwardChunk(_ tokens: [Int32], cache: KVCache) {
+    /// One step over a ragged batch: each chunk is a run of one sequence's tokens at its own positions (a prefill
+    /// chunk or a single decode token). Every weight matrix is read once per `maxChunk` rows of the whole batch.
+    /// Returns logits `[Σ logitRows.count, vocab]`, chunk by chunk in order.
+    public func forward(batch: [BatchChunk], cache: PagedKVCache) throws -> [Float] {
+        var rows = 0
+        var end = 0
+        for chunk in batch {
+            for t in chunk.tokens where t < 0 || Int(t) >= config.vocabularySize {
+                throw ModelError("input", "token id \(t) is outside the vocabulary of \(config.vocabularySize)")
+            }
+            let last = chunk.start + chunk.tokens.count
+            guard chunk.start >= 0, chunk.blockTable.count * cache.blockSize >= last,
+                chunk.blockTable.allSatisfy({ $0 >= 0 && $0 < cache.blockCount })
+            else {
+                throw ModelError("batch", "a chunk's block table does not cover positions up to \(last)")
+            }
+            rows += chunk.tokens.count
+            end = max(end, last)
+        }
+        guard end <= config.contextLength else {
+            throw ModelError("input", "position \(end) is beyond the model's context of \(config.contextLength) tokens")
+        }
+        globalRoPE.reserve(end)
+        localRoPE?.reserve(end)
+        let vocab = config.vocabularySize
+        let logitCount = batch.reduce(0) { $0 + $1.logitRows.count }
+        var logits = [Float](repeating: 0, count: logitCount * vocab)
+
+        // Flatten the batch into rows and process them `maxChunk` at a time, in order, so a sequence's later rows
+        // find its earlier rows' keys and values already in the cache.
+        var plan = RowPlan()
+        var logitIndex = 0
+        for (c, chunk) in batch.enumerated() {
+            var wanted = Set(chunk.logitRows)
+            for (i, token) in chunk.tokens.enumerated() {
+                let position = chunk.start + i
+                let slot = chunk.blockTable[position / cache.blockSize] * cache.blockSize + position % cache.blockSize
+                let output = wanted.remove(i) != nil ? logitIndex : -1
+                if output >= 0 { logitIndex += 1 }
+                plan.append(token: token, position: position, slot: slot, chunk: c, logitIndex: output)
+                if plan.count == maxChunk {
+                    run(plan, batch: batch, cache: cache, logits: &logits)
+                    plan.removeAll()
+                }
+            }
+        }
+        if plan.count > 0 { run(plan, batch: batch, cache: cache, logits: &logits) }
+        return logits
+    }
+
+    private func run(_ plan: RowPlan, batch: [BatchChunk], cache: PagedKVCache, logits: inout [Float]) {
+        forwardRows(plan, batch: batch, cache: cache)
+        let vocab = config.vocabularySize
+        // Consecutive rows that need logits share one output matmul.
+        var i = 0
+        while i < plan.count {
+            guard plan.logitIndex[i] >= 0 else {
+                i += 1
+                continue
+            }
+            var j = i + 1
+            while j < plan.count, plan.logitIndex[j] == plan.logitIndex[j - 1] + 1 { j += 1 }
+            logits.withUnsafeMutableBufferPointer { out in
+                computeLogits(rows: i..<j, into: out.baseAddress! + plan.logitIndex[i] * vocab)
+            }
+            i = j
+        }
+    }
+
+    private func forwardRows(_ plan: RowPlan, batch: [BatchChunk], cache: PagedKVCache) {
         let c = config
-        let T = tokens.count
+        let T = plan.count
         let d = c.hiddenSize
-        let p0 = cache.count
         let s = scratch
         // x [T, d]
-        for (t, id) in tokens.enumerated() {
+        for (t, id) in plan.tokens.enumerated() {
             let row = weights.embedding.row(Int(id))
             Dequantize.row(weights.embedding.type, from: row, into: s.x + t * d, count: d)
             if c.embeddingScale != 1 { Ops.scale(s.x + t * d, c.embeddingScale, d) }
@@ -127,14 +177,16 @@ public final class Transformer: @unchecked Sendable {
             }
             let sliding = c.isSlidingLayer[l]
             let rope = sliding ? (localRoPE ?? globalRoPE) : globalRoPE
-            Ops.rope(s.q, tokens: T, heads: c.headCount, headDim: c.headDim, start: p0, table: rope, style: c.ropeStyle)
-            Ops.rope(s.k, tokens: T, heads: c.kvHeadCount, headDim: c.headDim, start: p0, table: rope, style: c.ropeStyle)
-            // cache[p0..<p0+T] = k, v
+            Ops.rope(s.q, positions: plan.positions, heads: c.headCount, headDim: c.headDim, table: rope, style: c.ropeStyle)
+            Ops.rope(s.k, positions: plan.positions, heads: c.kvHeadCount, headDim: c.headDim, table: rope, style: c.ropeStyle)
+            // cache[slot of each row] = k, v
             let kc = cache.keys(layer: l)
             let vc = cache.values(layer: l)
-            (kc + p0 * c.kvDim).update(from: s.k, count: T * c.kvDim)
-            (vc + p0 * c.kvDim).update(from: s.v, count: T * c.kvDim)
-            attention(tokens: T, start: p0, keys: kc, values: vc, window: sliding ? c.slidingWindow : nil)
+            for (t, slot) in plan.slots.enumerated() {
+                (kc + slot * c.kvDim).update(from: s.k + t * c.kvDim, count: c.kvDim)
+                (vc + slot * c.kvDim).update(from: s.v + t * c.kvDim, count: c.kvDim)
+            }
+            attention(plan, batch: batch, cache: cache, keys: kc, values: vc, window: sliding ? c.slidingWindow : nil)
             Ops.linear(w.wo, s.attn, tokens: T, into: s.proj, bias: nil, pool: pool, scratch: s)
             if let post = w.postAttentionNorm {
                 Ops.rmsNorm(s.proj, post, into: s.proj, tokens: T, dim: d, eps: c.rmsEpsilon)
@@ -150,29 +202,33 @@ public final class Transformer: @unchecked Sendable {
             }
             Ops.add(s.proj, into: s.x, T * d)
         }
-        cache.count = p0 + T
-        s.lastTokens = T
     }
 
-    /// o [T, heads·hd]: each (token, head) pair attends over its visible window; pairs are split across threads.
+    /// o [T, heads·hd]: each (row, head) pair attends over its sequence's visible window through the block table;
+    /// pairs are split across threads.
     private func attention(
-        tokens T: Int, start p0: Int, keys: UnsafePointer<Float>, values: UnsafePointer<Float>, window: Int?
+        _ plan: RowPlan, batch: [BatchChunk], cache: PagedKVCache, keys: UnsafePointer<Float>,
+        values: UnsafePointer<Float>, window: Int?
     ) {
         let c = config
         let s = scratch
         let group = c.headCount / c.kvHeadCount
+        let T = plan.count
         pool.parallelFor(T * c.headCount) { range, thread in
             let scores = s.scores(thread: thread)
             for pair in range {
                 let t = pair / c.headCount
                 let h = pair % c.headCount
-                let pos = p0 + t
+                let pos = plan.positions[t]
                 let first = window.map { max(0, pos - $0 + 1) } ?? 0
-                let kvOffset = first * c.kvDim + (h / group) * c.headDim
-                Attention.attend(
-                    query: s.q + t * c.qDim + h * c.headDim, keys: keys + kvOffset, values: values + kvOffset,
-                    stride: c.kvDim, count: pos + 1 - first, headDim: c.headDim, scale: c.attentionScale,
-                    scores: scores, out: s.attn + t * c.qDim + h * c.headDim)
+                let kvOffset = (h / group) * c.headDim
+                batch[plan.chunks[t]].blockTable.withUnsafeBufferPointer { table in
+                    Attention.attendPaged(
+                        query: s.q + t * c.qDim + h * c.headDim, keys: keys + kvOffset, values: values + kvOffset,
+                        stride: c.kvDim, blockTable: table.baseAddress!, blockSize: cache.blockSize, first: first,
+                        count: pos + 1 - first, headDim: c.headDim, scale: c.attentionScale, scores: scores,
+                        out: s.attn + t * c.qDim + h * c.headDim)
+                }
             }
         }
     }
@@ -184,6 +240,34 @@ public final class Transformer: @unchecked Sendable {
         Ops.rmsNorm(
             s.x + rows.lowerBound * d, weights.outputNorm, into: s.h, tokens: rows.count, dim: d, eps: config.rmsEpsilon)
         Ops.linear(weights.output, s.h, tokens: rows.count, into: out, bias: nil, pool: pool, scratch: s)
+    }
+}
+
+/// The rows of one forward piece: which token, at which position and slot, from which chunk, and where its
+/// logits go (-1: none).
+struct RowPlan {
+    var tokens: [Int32] = []
+    var positions: [Int] = []
+    var slots: [Int] = []
+    var chunks: [Int] = []
+    var logitIndex: [Int] = []
+
+    var count: Int { tokens.count }
+
+    mutating func append(token: Int32, position: Int, slot: Int, chunk: Int, logitIndex index: Int) {
+        tokens.append(token)
+        positions.append(position)
+        slots.append(slot)
+        chunks.append(chunk)
+        logitIndex.append(index)
+    }
+
+    mutating func removeAll() {
+        tokens.removeAll(keepingCapacity: true)
+        positions.removeAll(keepingCapacity: true)
+        slots.removeAll(keepingCapacity: true)
+        chunks.removeAll(keepingCapacity: true)
+        logitIndex.removeAll(keepingCapacity: true)
     }
 }
 

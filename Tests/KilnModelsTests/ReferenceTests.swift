@@ -12,6 +12,7 @@ import Testing
     static let checkpoints: [(golden: String, path: String)] = [
         ("smollm2", "smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
         ("smollm2", "smollm2-hf"),
+        ("smollm2-bf16", "smollm2-hf-bf16"),
         ("gemma3", "gemma3/gemma-3-270m-q4_k_m.gguf"),
         ("gemma3", "gemma3-hf"),
         ("qwen2.5", "qwen2.5/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"),
