@@ -15,6 +15,7 @@ let package = Package(
         // Layer 0
         .target(name: "KilnTensors"),
         .target(name: "KilnTokenizers"),
+        .target(name: "KilnScheduling"),
         // Layer 1
         .target(name: "KilnKernels", dependencies: ["KilnTensors"]),
         .target(name: "KilnFormats", dependencies: ["KilnTensors"]),
