@@ -36,6 +36,7 @@ let package = Package(
         .testTarget(name: "KilnKernelsTests", dependencies: ["KilnKernels", "KilnTensors"]),
         .testTarget(name: "KilnModelsTests", dependencies: ["KilnModels", "KilnFormats", "KilnTokenizers", "KilnSampling"]),
         .testTarget(name: "KilnCLITests", dependencies: ["kiln"]),
+        .testTarget(name: "KilnSchedulingTests", dependencies: ["KilnScheduling"]),
     ],
     swiftLanguageModes: [.v6]
 )
