@@ -4,7 +4,9 @@ extension Scheduler {
     ///
     /// Call it once per `schedule()`, with that step's plan. Chunks of sequences finished in the meantime
     /// (or otherwise no longer at the chunk's start) are ignored, as are tokens for chunks that do not sample.
-    public func commit(_ plan: StepPlan, sampled: [SequenceID: Int32]) {
+    /// A sampling chunk without a token leaves its sequence with nothing to compute: it stays idle, holding
+    /// its blocks and its place in the batch, until the engine finishes it.
+    public mutating func commit(_ plan: StepPlan, sampled: [SequenceID: Int32]) {
         for chunk in plan.chunks {
             guard var sequence = sequences[chunk.sequence], sequence.status == .running,
                 sequence.computedCount == chunk.start,
@@ -22,7 +24,7 @@ extension Scheduler {
 
     /// Registers each block that became full and computed since the last call, in order, so each key can
     /// name its parent's content.
-    func registerFullBlocks(of sequence: inout SequenceState) {
+    mutating func registerFullBlocks(of sequence: inout SequenceState) {
         let size = config.blockSize
         while sequence.blockContents.count < sequence.computedCount / size {
             let index = sequence.blockContents.count

@@ -10,7 +10,7 @@ extension Scheduler {
     ///    A step that preempted admits nobody, so freed blocks are not handed straight to a newcomer.
     ///
     /// O(running + admitted) apart from the block-table copies in the chunks.
-    public func schedule() -> StepPlan {
+    public mutating func schedule() -> StepPlan {
         var plan = StepPlan()
         var budget = config.maxBatchTokens
         var index = 0
@@ -34,7 +34,8 @@ extension Scheduler {
 
     /// The chunk for running sequence `id`, allocating its blocks; nil when it has nothing pending, when
     /// its blocks cannot be had, or when it was preempted itself.
-    private func runningChunk(_ id: SequenceID, budget: Int, preempted: inout [SequenceID]) -> StepPlan.Chunk? {
+    private mutating func runningChunk(_ id: SequenceID, budget: Int, preempted: inout [SequenceID]) -> StepPlan.Chunk?
+    {
         guard let sequence = sequences[id] else { return nil }
         let count = min(sequence.pendingCount, budget)
         guard count > 0 else { return nil }
@@ -50,7 +51,7 @@ extension Scheduler {
 
     /// Drops the KV of a running sequence and puts it back at the front of the queue; its registered
     /// full blocks stay in the prefix cache, so resuming it is cheap unless they are evicted meanwhile.
-    func preempt(_ id: SequenceID) {
+    mutating func preempt(_ id: SequenceID) {
         guard var sequence = sequences[id], sequence.status == .running else { return }
         running.removeAll { $0 == id }
         blocks.release(sequence.blockTable)
@@ -72,7 +73,7 @@ extension Scheduler {
     ///   less its prefix hits, are available beyond the blocks every running sequence may still claim up to
     ///   its own limit. So a running sequence always finds its next block and none is ever preempted.
     /// Cached blocks count as available (they are evicted on demand), except the ones the hit itself revives.
-    private func admitWaiting(budget initialBudget: Int, into plan: inout StepPlan) {
+    private mutating func admitWaiting(budget initialBudget: Int, into plan: inout StepPlan) {
         var budget = initialBudget
         var reserved = 0
         if config.policy == .guaranteedNoEvict {
@@ -84,6 +85,15 @@ extension Scheduler {
         while budget > 0, running.count < config.maxBatchSize, let id = waiting.first,
             var sequence = sequences[id]
         {
+            if sequence.reachedLimit {
+                // Preempted after its last token, before the engine finished it: nothing is left to compute,
+                // so it rejoins the batch without blocks or a chunk and waits there for `finish`.
+                _ = waiting.popFront()
+                sequence.status = .running
+                sequences[id] = sequence
+                running.append(id)
+                continue
+            }
             let match =
                 config.prefixCaching
                 ? blocks.cachedPrefix(sequence.tokens, maxBlocks: (sequence.tokens.count - 1) / config.blockSize)
@@ -119,7 +129,7 @@ extension Scheduler {
     }
 
     /// Allocates `newBlocks` blocks to `id` (the caller checked they are available) and cuts its next chunk.
-    private func makeChunk(_ id: SequenceID, count: Int, newBlocks: Int) -> StepPlan.Chunk {
+    private mutating func makeChunk(_ id: SequenceID, count: Int, newBlocks: Int) -> StepPlan.Chunk {
         var sequence = sequences.removeValue(forKey: id)!
         for _ in 0..<max(0, newBlocks) {
             sequence.blockTable.append(blocks.allocate()!)

@@ -12,7 +12,7 @@
 /// Queue order is strict FIFO: when the sequence at the front of the queue does not fit (blocks, batch
 /// size or token budget), nothing behind it is admitted either. This keeps a long prompt from being starved
 /// by a stream of short ones, at the cost of some idle capacity while it waits.
-public final class Scheduler {
+public struct Scheduler: Sendable {
     public let config: SchedulerConfig
     var blocks: BlockManager
     var sequences: [SequenceID: SequenceState] = [:]
@@ -28,7 +28,7 @@ public final class Scheduler {
 
     /// Queues a sequence; `tokens` is its prompt, `maxNewTokens` bounds its growth. Fails when the id is in
     /// use or when the sequence could never fit in the KV cache, even alone.
-    public func add(id: SequenceID, tokens: [Int32], maxNewTokens: Int) throws(SchedulerError) {
+    public mutating func add(id: SequenceID, tokens: [Int32], maxNewTokens: Int) throws(SchedulerError) {
         guard sequences[id] == nil else { throw .duplicateSequence(id) }
         guard !tokens.isEmpty else { throw .emptyPrompt(id) }
         guard maxNewTokens >= 1 else { throw .invalidMaxNewTokens(id, maxNewTokens: maxNewTokens) }
@@ -42,7 +42,7 @@ public final class Scheduler {
 
     /// Ends a sequence, finished or cancelled, waiting or running: its blocks are released now (full ones
     /// stay in the prefix cache until evicted). Unknown ids are ignored, so cancelling twice is harmless.
-    public func finish(_ id: SequenceID) {
+    public mutating func finish(_ id: SequenceID) {
         guard let sequence = sequences.removeValue(forKey: id) else { return }
         switch sequence.status {
         case .waiting: waiting.remove(id)

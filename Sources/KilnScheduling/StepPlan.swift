@@ -40,9 +40,10 @@ public struct StepPlan: Sendable, Equatable {
 
 /// Counters since the scheduler was made.
 public struct SchedulerStats: Sendable, Equatable {
-    /// Prompt (or recomputed) tokens whose KV was found in the prefix cache at admission.
+    /// Tokens whose KV was found in the prefix cache at admission (a resumed sequence counts again).
     public var prefixCacheHitTokens = 0
-    /// Tokens looked up in the prefix cache at admission.
+    /// Tokens looked up in the prefix cache at admission: the prompt, plus the generated tokens of a
+    /// sequence resumed after preemption. Zero when prefix caching is off.
     public var prefixCacheQueryTokens = 0
     /// Running sequences whose KV was dropped to make room (maxUtilization only).
     public var preemptions = 0

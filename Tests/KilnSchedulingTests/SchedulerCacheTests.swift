@@ -8,7 +8,7 @@ struct SchedulerCacheTests {
 
     @Test("two sequences share a two-block prefix; a third reuses it from the cache after both finish")
     func sharedPrefix() throws {
-        let scheduler = try makeScheduler(blockSize: 4, blockCount: 16, policy: .guaranteedNoEvict, prefixCaching: true)
+        var scheduler = try makeScheduler(blockSize: 4, blockCount: 16, policy: .guaranteedNoEvict, prefixCaching: true)
         try scheduler.add(id: 1, tokens: prefix + [100, 101], maxNewTokens: 2)
         var plan = scheduler.schedule()
         #expect(plan.chunks == [chunk(1, 0, prefix + [100, 101], samples: true, [0, 1, 2])])
@@ -42,7 +42,7 @@ struct SchedulerCacheTests {
 
     @Test("a fully cached prompt still computes its last block, for the logits")
     func lastTokenIsComputed() throws {
-        let scheduler = try makeScheduler(blockSize: 4, blockCount: 8, policy: .guaranteedNoEvict, prefixCaching: true)
+        var scheduler = try makeScheduler(blockSize: 4, blockCount: 8, policy: .guaranteedNoEvict, prefixCaching: true)
         try scheduler.add(id: 1, tokens: prefix, maxNewTokens: 1)
         let plan = scheduler.schedule()
         scheduler.commit(plan, sampled: [1: 5])
@@ -56,7 +56,7 @@ struct SchedulerCacheTests {
 
     @Test("cached blocks are evicted least recently used first when the free list runs dry")
     func evictionUnderPressure() throws {
-        let scheduler = try makeScheduler(blockSize: 2, blockCount: 4, policy: .maxUtilization, prefixCaching: true)
+        var scheduler = try makeScheduler(blockSize: 2, blockCount: 4, policy: .maxUtilization, prefixCaching: true)
         try scheduler.add(id: 1, tokens: [1, 2, 3, 4, 5], maxNewTokens: 1)  // caches blocks 0, 1
         scheduler.commit(scheduler.schedule(), sampled: [1: 6])
         scheduler.finish(1)  // queue: 2 (free), then 1, 0 (cached, tail first)
@@ -74,7 +74,7 @@ struct SchedulerCacheTests {
 
     @Test("maxUtilization preempts the newest running sequence and resumes it by recompute")
     func preemptNewest() throws {
-        let scheduler = try makeScheduler(blockSize: 2, blockCount: 4, policy: .maxUtilization)
+        var scheduler = try makeScheduler(blockSize: 2, blockCount: 4, policy: .maxUtilization)
         try scheduler.add(id: 1, tokens: [10, 11, 12], maxNewTokens: 4)
         try scheduler.add(id: 2, tokens: [20, 21, 22], maxNewTokens: 4)
         var plan = scheduler.schedule()
@@ -111,7 +111,7 @@ struct SchedulerCacheTests {
 
     @Test("the newest sequence preempts itself when it is the one short of a block")
     func preemptSelf() throws {
-        let scheduler = try makeScheduler(blockSize: 2, blockCount: 3, policy: .maxUtilization)
+        var scheduler = try makeScheduler(blockSize: 2, blockCount: 3, policy: .maxUtilization)
         try scheduler.add(id: 1, tokens: [1, 2, 3], maxNewTokens: 3)
         try scheduler.add(id: 2, tokens: [4, 5], maxNewTokens: 2)
         var plan = scheduler.schedule()
@@ -123,9 +123,30 @@ struct SchedulerCacheTests {
         #expect(scheduler.waitingIDs == [2] && scheduler.runningIDs == [1] && scheduler.usedBlockCount == 2)
     }
 
+    @Test("a sequence preempted after its last token rejoins without recomputing anything")
+    func preemptFinishedSequence() throws {
+        var scheduler = try makeScheduler(blockSize: 2, blockCount: 3, policy: .maxUtilization)
+        try scheduler.add(id: 1, tokens: [1, 2, 3], maxNewTokens: 3)
+        try scheduler.add(id: 2, tokens: [4, 5], maxNewTokens: 1)
+        scheduler.commit(scheduler.schedule(), sampled: [1: 6, 2: 7])  // 2 reached its limit; not finished yet
+        var plan = scheduler.schedule()
+        #expect(plan == StepPlan(chunks: [chunk(1, 3, [6], samples: true, [0, 1])]))
+        scheduler.commit(plan, sampled: [1: 8])
+
+        plan = scheduler.schedule()
+        #expect(plan == StepPlan(chunks: [chunk(1, 4, [8], samples: true, [0, 1, 2])], preempted: [2]))
+        scheduler.commit(plan, sampled: [1: 9])  // 1 reached its limit too
+        #expect(scheduler.schedule() == StepPlan())  // 2 is back in the batch, with no chunk and no blocks
+        #expect(scheduler.runningIDs == [1, 2] && scheduler.blockTable(2) == [])
+        #expect(scheduler.sequence(2)?.tokens == [4, 5, 7])
+        scheduler.finish(2)
+        scheduler.finish(1)
+        #expect(scheduler.usedBlockCount == 0)
+    }
+
     @Test("a preempted sequence resumes from its cached blocks and recomputes only its last token")
     func resumeFromCache() throws {
-        let scheduler = try makeScheduler(blockSize: 2, blockCount: 5, policy: .maxUtilization, prefixCaching: true)
+        var scheduler = try makeScheduler(blockSize: 2, blockCount: 5, policy: .maxUtilization, prefixCaching: true)
         try scheduler.add(id: 1, tokens: [1, 2, 3], maxNewTokens: 6)
         try scheduler.add(id: 2, tokens: [4, 5, 6], maxNewTokens: 3)
         var plan = scheduler.schedule()
@@ -155,7 +176,7 @@ struct SchedulerCacheTests {
 
     @Test("guaranteedNoEvict makes the second sequence wait rather than preempt anything")
     func noEvictWaits() throws {
-        let scheduler = try makeScheduler(blockSize: 2, blockCount: 4, policy: .guaranteedNoEvict)
+        var scheduler = try makeScheduler(blockSize: 2, blockCount: 4, policy: .guaranteedNoEvict)
         try scheduler.add(id: 1, tokens: [10, 11, 12], maxNewTokens: 4)
         try scheduler.add(id: 2, tokens: [20, 21, 22], maxNewTokens: 4)
         for (step, token) in [Int32](13...16).enumerated() {
@@ -173,7 +194,7 @@ struct SchedulerCacheTests {
 
     @Test("finishing waiting and running sequences returns every block")
     func finishReturnsBlocks() throws {
-        let scheduler = try makeScheduler(
+        var scheduler = try makeScheduler(
             blockSize: 4, blockCount: 8, maxBatchTokens: 6, policy: .maxUtilization, prefixCaching: true)
         try scheduler.add(id: 1, tokens: tokenRun(0, 10), maxNewTokens: 4)
         try scheduler.add(id: 2, tokens: tokenRun(0, 9), maxNewTokens: 4)

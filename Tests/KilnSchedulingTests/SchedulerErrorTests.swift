@@ -6,7 +6,7 @@ import Testing
 struct SchedulerErrorTests {
     @Test("a sequence that could never fit is refused with its sizes in the message")
     func exceedsCapacity() throws {
-        let scheduler = try makeScheduler(blockSize: 16, blockCount: 512, policy: .maxUtilization)
+        var scheduler = try makeScheduler(blockSize: 16, blockCount: 512, policy: .maxUtilization)
         #expect(scheduler.tokenCapacity == 8192)
         let error = #expect(throws: SchedulerError.self) {
             try scheduler.add(id: 1, tokens: Array(repeating: 1, count: 9000), maxNewTokens: 100)
@@ -22,7 +22,7 @@ struct SchedulerErrorTests {
 
     @Test("duplicate ids, empty prompts and non-positive max_new_tokens are refused and change nothing")
     func invalidSequences() throws {
-        let scheduler = try makeScheduler(blockSize: 4, blockCount: 4, policy: .guaranteedNoEvict)
+        var scheduler = try makeScheduler(blockSize: 4, blockCount: 4, policy: .guaranteedNoEvict)
         try scheduler.add(id: 7, tokens: [1], maxNewTokens: 1)
         #expect(throws: SchedulerError.duplicateSequence(7)) { try scheduler.add(id: 7, tokens: [2], maxNewTokens: 1) }
         #expect(throws: SchedulerError.emptyPrompt(8)) { try scheduler.add(id: 8, tokens: [], maxNewTokens: 1) }

@@ -80,7 +80,7 @@ struct SchedulerInvariantTests {
     @Test("thousands of random adds, steps, commits and cancellations keep every invariant", arguments: setups)
     func randomOperations(_ setup: Setup) throws {
         var random = SplitMix64(state: setup.seed)
-        let scheduler = try makeScheduler(
+        var scheduler = try makeScheduler(
             blockSize: setup.blockSize, blockCount: setup.blockCount, maxBatchSize: setup.maxBatchSize,
             maxBatchTokens: setup.maxBatchTokens, policy: setup.policy, prefixCaching: setup.prefixCaching)
         var oracle = KVOracle(slotCount: scheduler.tokenCapacity)
@@ -125,8 +125,11 @@ struct SchedulerInvariantTests {
             scheduler.commit(plan, sampled: sampled)
             for id in scheduler.runningIDs {
                 let sequence = scheduler.sequence(id)!
-                if sequence.reachedLimit || (sampled[id] != nil && Int.random(in: 0..<15, using: &random) == 0) {
-                    scheduler.finish(id)  // reached max_new_tokens, or a stop token
+                // Reached max_new_tokens (finished a step late now and then, so that it can be preempted
+                // first), or sampled a stop token.
+                let limit = sequence.reachedLimit && Int.random(in: 0..<4, using: &random) != 0
+                if limit || (sampled[id] != nil && Int.random(in: 0..<15, using: &random) == 0) {
+                    scheduler.finish(id)
                 }
             }
             if Int.random(in: 0..<10, using: &random) == 0, let victim = randomLive(scheduler, &random) {
@@ -189,6 +192,7 @@ struct SchedulerInvariantTests {
             }
             let end = chunk.start + chunk.tokens.count
             #expect(sequence.status == .running && chunk.start == sequence.computedCount && !chunk.tokens.isEmpty)
+            #expect(!sequence.reachedLimit, "sequence \(chunk.sequence) would sample past max_new_tokens")
             #expect(chunk.tokens == Array(sequence.tokens[chunk.start..<end]))
             #expect(chunk.samples == (end == sequence.tokens.count))
             #expect(chunk.blockTable.count == (end + size - 1) / size)

@@ -6,7 +6,7 @@ import Testing
 struct SchedulerPlanTests {
     @Test("a long prompt is chunked under the token budget, then decodes one token a step")
     func chunkedPrompt() throws {
-        let scheduler = try makeScheduler(blockSize: 4, blockCount: 16, maxBatchTokens: 8, policy: .guaranteedNoEvict)
+        var scheduler = try makeScheduler(blockSize: 4, blockCount: 16, maxBatchTokens: 8, policy: .guaranteedNoEvict)
         try scheduler.add(id: 1, tokens: tokenRun(0, 20), maxNewTokens: 4)
 
         var plan = scheduler.schedule()
@@ -34,7 +34,7 @@ struct SchedulerPlanTests {
 
     @Test("decodes and a new prompt's chunks share one step, decodes first")
     func mixedStep() throws {
-        let scheduler = try makeScheduler(blockSize: 4, blockCount: 16, maxBatchTokens: 8, policy: .guaranteedNoEvict)
+        var scheduler = try makeScheduler(blockSize: 4, blockCount: 16, maxBatchTokens: 8, policy: .guaranteedNoEvict)
         try scheduler.add(id: 1, tokens: [7, 8, 9], maxNewTokens: 8)
         var plan = scheduler.schedule()
         #expect(plan.chunks == [chunk(1, 0, [7, 8, 9], samples: true, [0])])
@@ -63,7 +63,7 @@ struct SchedulerPlanTests {
 
     @Test("no more than maxBatchSize sequences run; the next is admitted when one finishes")
     func batchSizeLimit() throws {
-        let scheduler = try makeScheduler(blockSize: 4, blockCount: 16, maxBatchSize: 2, policy: .guaranteedNoEvict)
+        var scheduler = try makeScheduler(blockSize: 4, blockCount: 16, maxBatchSize: 2, policy: .guaranteedNoEvict)
         for id in 1...3 { try scheduler.add(id: id, tokens: [Int32(id), 0], maxNewTokens: 4) }
         var plan = scheduler.schedule()
         #expect(
@@ -86,7 +86,7 @@ struct SchedulerPlanTests {
 
     @Test("the front of the queue blocks the sequences behind it, even ones that would fit")
     func fifoBlocking() throws {
-        let scheduler = try makeScheduler(blockSize: 4, blockCount: 4, policy: .maxUtilization)
+        var scheduler = try makeScheduler(blockSize: 4, blockCount: 4, policy: .maxUtilization)
         try scheduler.add(id: 1, tokens: tokenRun(0, 8), maxNewTokens: 4)
         try scheduler.add(id: 2, tokens: tokenRun(20, 12), maxNewTokens: 4)  // 3 blocks, 2 left
         try scheduler.add(id: 3, tokens: [5], maxNewTokens: 1)  // 1 block would fit
@@ -111,7 +111,7 @@ struct SchedulerPlanTests {
 
     @Test("a sequence that reached maxNewTokens is not scheduled again")
     func stopsAtLimit() throws {
-        let scheduler = try makeScheduler(blockSize: 4, blockCount: 4, policy: .guaranteedNoEvict)
+        var scheduler = try makeScheduler(blockSize: 4, blockCount: 4, policy: .guaranteedNoEvict)
         try scheduler.add(id: 1, tokens: [1, 2], maxNewTokens: 2)
         var plan = scheduler.schedule()
         scheduler.commit(plan, sampled: [1: 3])
