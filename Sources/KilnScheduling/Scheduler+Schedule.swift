@@ -6,8 +6,9 @@ extension Scheduler {
     ///    blocks for a chunk are not available even after evicting cached blocks, the newest running
     ///    sequence is preempted (repeatedly; possibly the sequence itself, if it is the newest).
     /// 2. If nothing was preempted, waiting sequences are admitted FIFO while fewer than `maxBatchSize` run,
-    ///    budget remains and their blocks fit (see `admit`). The first that does not fit stops admission.
+    ///    budget remains and their blocks fit (see `admitWaiting`). The first that does not fit stops admission.
     ///    A step that preempted admits nobody, so freed blocks are not handed straight to a newcomer.
+    ///    Preempted sequences wait at the front of the queue, the older ahead of the newer.
     ///
     /// O(running + admitted) apart from the block-table copies in the chunks.
     public mutating func schedule() -> StepPlan {
