@@ -15,6 +15,7 @@ let package = Package(
         // Layer 0
         .target(name: "KilnTensors"),
         .target(name: "KilnTokenizers"),
+        .target(name: "KilnScheduling"),
         // Layer 1
         .target(name: "KilnKernels", dependencies: ["KilnTensors"]),
         .target(name: "KilnFormats", dependencies: ["KilnTensors"]),
@@ -35,6 +36,7 @@ let package = Package(
         .testTarget(name: "KilnKernelsTests", dependencies: ["KilnKernels", "KilnTensors"]),
         .testTarget(name: "KilnModelsTests", dependencies: ["KilnModels", "KilnFormats", "KilnTokenizers", "KilnSampling"]),
         .testTarget(name: "KilnCLITests", dependencies: ["kiln"]),
+        .testTarget(name: "KilnSchedulingTests", dependencies: ["KilnScheduling"]),
     ],
     swiftLanguageModes: [.v6]
 )

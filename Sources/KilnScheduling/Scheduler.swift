@@ -1,0 +1,84 @@
+/// In-flight batching over a paged KV cache: decides, step by step, which tokens of which sequences the
+/// next forward pass computes.
+///
+/// The engine's loop is `schedule()` → forward over the plan → `commit(plan, sampled:)` → `finish` the
+/// sequences that stopped. The scheduler does no I/O and knows nothing of models: it hands out block ids
+/// and positions, and the engine maps them to KV memory (slot = block * blockSize + offset).
+///
+/// Shape follows nano-vllm (sequence state, block manager and scheduler are separate) and vLLM v1 (no
+/// prefill/decode phase; chunked prefill always on; running sequences are served before new ones). The two
+/// capacity policies are TensorRT-LLM's `GUARANTEED_NO_EVICT` and `MAX_UTILIZATION`.
+///
+/// Queue order is strict FIFO: when the sequence at the front of the queue does not fit (blocks, batch
+/// size or token budget), nothing behind it is admitted either. This keeps a long prompt from being starved
+/// by a stream of short ones, at the cost of some idle capacity while it waits.
+public struct Scheduler: Sendable {
+    public let config: SchedulerConfig
+    var blocks: BlockManager
+    var sequences: [SequenceID: SequenceState] = [:]
+    var waiting = SequenceQueue()
+    /// Running sequences in admission order, oldest first; a resumed sequence counts as newly admitted.
+    var running: [SequenceID] = []
+    var counters = SchedulerStats()
+
+    public init(_ config: SchedulerConfig) {
+        self.config = config
+        self.blocks = BlockManager(blockSize: config.blockSize, blockCount: config.blockCount)
+    }
+
+    /// Queues a sequence; `tokens` is its prompt, `maxNewTokens` bounds its growth. Fails when the id is in
+    /// use or when the sequence could never fit in the KV cache, even alone.
+    public mutating func add(id: SequenceID, tokens: [Int32], maxNewTokens: Int) throws(SchedulerError) {
+        guard sequences[id] == nil else { throw .duplicateSequence(id) }
+        guard !tokens.isEmpty else { throw .emptyPrompt(id) }
+        guard maxNewTokens >= 1 else { throw .invalidMaxNewTokens(id, maxNewTokens: maxNewTokens) }
+        guard tokens.count + maxNewTokens <= config.tokenCapacity else {
+            throw .exceedsCapacity(
+                id, promptTokens: tokens.count, maxNewTokens: maxNewTokens, capacityTokens: config.tokenCapacity)
+        }
+        sequences[id] = SequenceState(id: id, prompt: tokens, maxNewTokens: maxNewTokens)
+        waiting.pushBack(id)
+    }
+
+    /// Ends a sequence, finished or cancelled, waiting or running: its blocks are released now (full ones
+    /// stay in the prefix cache until evicted). Unknown ids are ignored, so cancelling twice is harmless.
+    public mutating func finish(_ id: SequenceID) {
+        guard let sequence = sequences.removeValue(forKey: id) else { return }
+        switch sequence.status {
+        case .waiting: waiting.remove(id)
+        case .running: running.removeAll { $0 == id }
+        }
+        blocks.release(sequence.blockTable)
+    }
+
+    public func sequence(_ id: SequenceID) -> SequenceState? { sequences[id] }
+
+    /// The sequence's block ids; empty while it waits or when it is unknown.
+    public func blockTable(_ id: SequenceID) -> [Int] { sequences[id]?.blockTable ?? [] }
+
+    /// Waiting sequences, front of the queue first.
+    public var waitingIDs: [SequenceID] { waiting.elements }
+    /// Running sequences, oldest first.
+    public var runningIDs: [SequenceID] { running }
+
+    public var waitingCount: Int { waiting.count }
+    public var runningCount: Int { running.count }
+    /// Blocks referenced by at least one sequence.
+    public var usedBlockCount: Int { blocks.usedCount }
+    /// Blocks holding nothing.
+    public var freeBlockCount: Int { blocks.freeCount }
+    /// Unreferenced blocks kept for prefix hits; `used + free + cached == blockCount`.
+    public var cachedBlockCount: Int { blocks.cachedCount }
+    public var tokenCapacity: Int { config.tokenCapacity }
+    /// The block manager, for inspection (reference counts, eviction order).
+    public var blockManager: BlockManager { blocks }
+
+    public var stats: SchedulerStats {
+        var stats = counters
+        stats.evictions = blocks.evictions
+        return stats
+    }
+
+    /// Blocks needed to hold `positions` KV positions.
+    func blocksFor(_ positions: Int) -> Int { (positions + config.blockSize - 1) / config.blockSize }
+}

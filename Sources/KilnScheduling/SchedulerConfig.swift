@@ -1,0 +1,79 @@
+/// Identifies one sequence (one generation stream) for the scheduler; the engine chooses the values.
+public typealias SequenceID = Int
+
+/// How the scheduler trades KV-cache capacity against the risk of preempting running sequences.
+public enum CapacityPolicy: Sendable, Equatable {
+    /// Admit a sequence only when the blocks for its whole growth (prompt + `maxNewTokens`) are available
+    /// beyond what running sequences have reserved; a running sequence is never preempted.
+    case guaranteedNoEvict
+    /// Admit a sequence as soon as its current chunk fits; when a running sequence needs a block and none
+    /// is left, the newest running sequence is preempted (its KV dropped, recomputed when it resumes).
+    case maxUtilization
+}
+
+/// Limits of the KV cache and of one step. Validated once, when it is made.
+public struct SchedulerConfig: Sendable, Equatable {
+    /// KV positions per block.
+    public let blockSize: Int
+    /// Blocks in the KV cache; the cache holds `blockCount * blockSize` positions.
+    public let blockCount: Int
+    /// Most sequences running at once, and so most chunks in one step.
+    public let maxBatchSize: Int
+    /// Most tokens computed in one step, summed over all chunks.
+    public let maxBatchTokens: Int
+    public let policy: CapacityPolicy
+    /// Reuse the KV of full blocks whose content (and everything before it) matches an earlier sequence.
+    public let prefixCaching: Bool
+
+    public init(
+        blockSize: Int,
+        blockCount: Int,
+        maxBatchSize: Int,
+        maxBatchTokens: Int,
+        policy: CapacityPolicy = .guaranteedNoEvict,
+        prefixCaching: Bool = true
+    ) throws(SchedulerError) {
+        for (name, value) in [
+            ("block size", blockSize), ("block count", blockCount),
+            ("max batch size", maxBatchSize), ("max batch tokens", maxBatchTokens),
+        ] where value < 1 {
+            throw .invalidConfiguration(setting: name, value: value)
+        }
+        self.blockSize = blockSize
+        self.blockCount = blockCount
+        self.maxBatchSize = maxBatchSize
+        self.maxBatchTokens = maxBatchTokens
+        self.policy = policy
+        self.prefixCaching = prefixCaching
+    }
+
+    /// KV positions the cache can hold.
+    public var tokenCapacity: Int { blockCount * blockSize }
+}
+
+/// Why the scheduler refused a configuration or a sequence.
+public enum SchedulerError: Error, Sendable, Equatable, CustomStringConvertible {
+    case invalidConfiguration(setting: String, value: Int)
+    case duplicateSequence(SequenceID)
+    case emptyPrompt(SequenceID)
+    case invalidMaxNewTokens(SequenceID, maxNewTokens: Int)
+    /// The sequence could not fit even with the whole KV cache to itself.
+    case exceedsCapacity(SequenceID, promptTokens: Int, maxNewTokens: Int, capacityTokens: Int)
+
+    public var description: String {
+        switch self {
+        case .invalidConfiguration(let setting, let value):
+            "scheduler \(setting) must be at least 1, got \(value)"
+        case .duplicateSequence(let id):
+            "sequence \(id) is already queued or running; finish it before reusing its id"
+        case .emptyPrompt(let id):
+            "sequence \(id) has an empty prompt; at least one token is needed to produce logits"
+        case .invalidMaxNewTokens(let id, let maxNewTokens):
+            "sequence \(id) asks for max_new_tokens \(maxNewTokens); it must be at least 1"
+        case .exceedsCapacity(_, let promptTokens, let maxNewTokens, let capacityTokens):
+            "prompt of \(promptTokens) tokens plus max_new_tokens \(maxNewTokens) exceeds the KV cache capacity "
+                + "of \(capacityTokens) tokens; shorten the prompt, lower max_new_tokens or give the KV cache "
+                + "more blocks"
+        }
+    }
+}
