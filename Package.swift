@@ -22,11 +22,15 @@ let package = Package(
         .target(name: "KilnSampling", dependencies: ["KilnTokenizers"]),
         // Layer 2
         .target(name: "KilnModels", dependencies: ["KilnTensors", "KilnKernels", "KilnFormats", "KilnTokenizers"]),
+        // Layer 3
+        .target(
+            name: "KilnEngine",
+            dependencies: ["KilnModels", "KilnScheduling", "KilnSampling", "KilnTokenizers"]),
         // Layer 5
         .executableTarget(
             name: "kiln",
             dependencies: [
-                "KilnTensors", "KilnFormats", "KilnKernels", "KilnModels", "KilnTokenizers", "KilnSampling",
+                "KilnTensors", "KilnFormats", "KilnKernels", "KilnModels", "KilnTokenizers", "KilnSampling", "KilnEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -37,6 +41,7 @@ let package = Package(
         .testTarget(name: "KilnModelsTests", dependencies: ["KilnModels", "KilnFormats", "KilnTokenizers", "KilnSampling"]),
         .testTarget(name: "KilnCLITests", dependencies: ["kiln"]),
         .testTarget(name: "KilnSchedulingTests", dependencies: ["KilnScheduling"]),
+        .testTarget(name: "KilnEngineTests", dependencies: ["KilnEngine", "KilnModels", "KilnSampling"]),
     ],
     swiftLanguageModes: [.v6]
 )

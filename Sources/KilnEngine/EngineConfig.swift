@@ -1,0 +1,50 @@
+import KilnModels
+import KilnScheduling
+
+/// Batching limits and KV-cache size of an engine.
+public struct EngineConfig: Sendable {
+    public var maxBatchSize: Int
+    /// Token budget of one step (TGI's max_batch_prefill_tokens caps prefill; here it caps the whole step).
+    public var maxBatchTokens: Int
+    public var blockSize: Int
+    /// KV memory in bytes; the block count follows from the model's bytes per token.
+    public var kvCacheBytes: Int
+    public var policy: CapacityPolicy
+    public var prefixCaching: Bool
+
+    public init(
+        maxBatchSize: Int = 32, maxBatchTokens: Int = 512, blockSize: Int = 16, kvCacheBytes: Int = 512 << 20,
+        policy: CapacityPolicy = .maxUtilization, prefixCaching: Bool = true
+    ) {
+        self.maxBatchSize = maxBatchSize
+        self.maxBatchTokens = maxBatchTokens
+        self.blockSize = blockSize
+        self.kvCacheBytes = kvCacheBytes
+        self.policy = policy
+        self.prefixCaching = prefixCaching
+    }
+
+    /// Blocks that `kvCacheBytes` holds for `model`.
+    public func blockCount(for model: ModelConfig) -> Int {
+        max(1, kvCacheBytes / (PagedKVCache.bytesPerToken(model) * blockSize))
+    }
+}
+
+/// A snapshot of the engine's state for metrics and /info.
+public struct EngineMetrics: Sendable, Equatable {
+    public var waiting = 0
+    public var running = 0
+    public var blocksInUse = 0
+    public var blocksCached = 0
+    public var blockCount = 0
+    public var tokenCapacity = 0
+    public var prefixCacheHitTokens = 0
+    public var prefixCacheQueryTokens = 0
+    public var preemptions = 0
+    public var steps = 0
+    public var stepSecondsTotal = 0.0
+    public var lastStepTokens = 0
+    public var generatedTokensTotal = 0
+    public var promptTokensTotal = 0
+    public var finishedRequests = 0
+}
