@@ -35,6 +35,7 @@ let package = Package(
         .testTarget(name: "KilnKernelsTests", dependencies: ["KilnKernels", "KilnTensors"]),
         .testTarget(name: "KilnModelsTests", dependencies: ["KilnModels", "KilnFormats", "KilnTokenizers", "KilnSampling"]),
         .testTarget(name: "KilnCLITests", dependencies: ["kiln"]),
+        .testTarget(name: "KilnSamplingTests", dependencies: ["KilnSampling", "KilnTokenizers"]),
     ],
     swiftLanguageModes: [.v6]
 )
