@@ -42,6 +42,7 @@ let package = Package(
         .testTarget(name: "KilnCLITests", dependencies: ["kiln"]),
         .testTarget(name: "KilnSchedulingTests", dependencies: ["KilnScheduling"]),
         .testTarget(name: "KilnEngineTests", dependencies: ["KilnEngine", "KilnModels", "KilnSampling"]),
+        .testTarget(name: "KilnSamplingTests", dependencies: ["KilnSampling", "KilnTokenizers"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,77 +1,138 @@
-/// How the next token is chosen from logits. Temperature 0 means greedy (argmax, lowest id on ties).
-public struct SamplingParameters: Sendable, Equatable {
-    public var temperature: Float
-    public var topK: Int?
-    public var topP: Float?
-    public var seed: UInt64
+/// A token id with its log-probability.
+public struct TokenLogprob: Sendable, Equatable {
+    public var id: Int32
+    public var logprob: Float
 
-    public init(temperature: Float = 0, topK: Int? = nil, topP: Float? = nil, seed: UInt64 = 0) {
-        self.temperature = temperature
-        self.topK = topK
-        self.topP = topP
-        self.seed = seed
-    }
-
-    /// Checks the values a user can pass and says which one to change.
-    public func validate() throws(SamplingError) {
-        guard temperature >= 0, temperature.isFinite else {
-            throw SamplingError("temperature must be a finite number ≥ 0 (0 means greedy), got \(temperature)")
-        }
-        if let k = topK, k < 1 { throw SamplingError("top-k must be ≥ 1, got \(k)") }
-        if let p = topP, !(p > 0 && p <= 1) { throw SamplingError("top-p must be in (0, 1], got \(p)") }
+    public init(id: Int32, logprob: Float) {
+        self.id = id
+        self.logprob = logprob
     }
 }
 
-public struct SamplingError: Error, CustomStringConvertible, Sendable {
-    public let description: String
-    public init(_ description: String) { self.description = description }
+/// One chosen token, its log-probability and the most likely tokens at its position (best first, lower id first
+/// on ties; `parameters.topNTokens` of them).
+public struct SampledToken: Sendable, Equatable {
+    public var id: Int32
+    public var logprob: Float
+    public var topAlternatives: [TokenLogprob]
 }
 
-/// Chooses tokens for one sequence with its own seeded generator: the same seed and logits give the same tokens.
+/// Chooses the tokens of one sequence. It owns everything that makes the choice depend on this sequence alone:
+/// a generator seeded from the request, the prompt's tokens and the counts of generated ones for the penalties.
 ///
-/// Order as in transformers' logits warpers: temperature, then top-k, then top-p (nucleus) over the survivors.
+/// Each step, on the logits of the sequence's last position (natural-log units):
+///
+/// 1. logit bias: `logit += bias[id]`;
+/// 2. repetition penalty (transformers' `RepetitionPenaltyLogitsProcessor`): each distinct token of prompt and
+///    output has a positive logit divided by, a negative one multiplied by, the penalty;
+/// 3. frequency and presence penalties (OpenAI's definition, over generated tokens only):
+///    `logit -= count * frequency + (count > 0 ? presence : 0)`;
+/// 4. the token mask, if any (disallowed → -inf);
+/// 5. greedy: argmax, lowest id on ties, and stop here; otherwise
+/// 6. temperature: `logit / T`;
+/// 7. top-k: the k best (exactly k: ties at the boundary go to the lower id, where transformers keeps them all);
+/// 8. top-p: best first, keep a token while the mass before it is below p;
+/// 9. typical-p (Meister et al.; transformers' `TypicalLogitsWarper`): order by |−log p − entropy| and keep a
+///    token while the mass before it is below typical_p;
+/// 10. min-p: keep tokens with probability ≥ min_p × the best one's;
+/// 11. draw from what survives, renormalised, with one uniform number from the sequence's generator.
+///
+/// Each truncation sees the distribution left by the one before it, renormalised, as chained transformers warpers
+/// do. Steps 1–4 change the logits buffer in place; NaN logits count as -inf.
+///
+/// Log-probabilities (reported logprob and top alternatives) are of the distribution after steps 1–4 and 6 — the
+/// one the sampler draws from before truncation renormalises it (vLLM's "processed" logprobs; TGI reports them
+/// after truncation). So every allowed token has a finite logprob, the sampled one included, and with no
+/// bias, penalty, mask or temperature they are the model's own. Greedy decoding reports them at temperature 1.
 public struct Sampler: Sendable {
     public let parameters: SamplingParameters
-    private var rng: SplitMix64
-    private var candidates: [(id: Int32, logit: Float)] = []
+    /// Tokens chosen so far (by `sample` or given to `append`).
+    public private(set) var generatedCount = 0
 
-    public init(_ parameters: SamplingParameters) {
+    var generator: SplitMix64
+    private let bias: [(id: Int32, value: Float)]  // sorted by id
+    private var penalizedTokens: [Int32] = []  // distinct tokens of prompt and output, for the repetition penalty
+    private var penalizedSet: Set<Int32> = []
+    private var outputCounts: [Int32: Int] = [:]  // generated token → times, for frequency and presence penalties
+    private var scratch: [Float] = []  // [vocabulary]: a copy of the logits, made once per vocabulary size
+    var candidates: [Candidate] = []  // [vocabulary]: capacity for every token, reused each step
+
+    /// `sequenceIndex` separates the generators of sequences that share a request and so a seed (`n > 1`).
+    public init(parameters: SamplingParameters, promptTokens: some Sequence<Int32> = [Int32](), sequenceIndex: Int = 0)
+    {
         self.parameters = parameters
-        rng = SplitMix64(seed: parameters.seed)
+        var seedMixer = SplitMix64(seed: parameters.seed)
+        generator = SplitMix64(seed: sequenceIndex == 0 ? parameters.seed : seedMixer.next() &+ UInt64(sequenceIndex))
+        bias = parameters.logitBias.map { (id: $0.key, value: $0.value) }.sorted { $0.id < $1.id }
+        if parameters.repetitionPenalty != 1 {
+            for token in promptTokens where penalizedSet.insert(token).inserted { penalizedTokens.append(token) }
+        }
     }
 
-    public mutating func sample(_ logits: UnsafeBufferPointer<Float>) -> Int32 {
-        if parameters.temperature == 0 || parameters.topK == 1 { return Self.argmax(logits) }
-        let invT = 1 / parameters.temperature
-        candidates.removeAll(keepingCapacity: true)
-        for (i, l) in logits.enumerated() where l.isFinite || l == .infinity { candidates.append((Int32(i), l * invT)) }
-        if candidates.isEmpty { return Self.argmax(logits) }
-        candidates.sort { $0.logit > $1.logit || ($0.logit == $1.logit && $0.id < $1.id) }
-        if let k = parameters.topK, k < candidates.count { candidates.removeLast(candidates.count - k) }
-        let maxLogit = candidates[0].logit
-        var probabilities = candidates.map { expDouble(Double($0.logit - maxLogit)) }
-        var total = probabilities.reduce(0, +)
-        if let p = parameters.topP, p < 1 {
-            var cumulative = 0.0
-            var keep = probabilities.count
-            for (i, q) in probabilities.enumerated() {
-                cumulative += q / total
-                if cumulative >= Double(p) {
-                    keep = i + 1
-                    break
-                }
+    /// Processes a copy of `logits` (kept in a buffer the sampler reuses) and chooses the next token.
+    public mutating func sample(logits: UnsafeBufferPointer<Float>, mask: (any TokenMask)? = nil) throws(SamplingError)
+        -> SampledToken
+    {
+        var buffer: [Float] = []
+        swap(&buffer, &scratch)
+        defer { swap(&buffer, &scratch) }
+        if buffer.count != logits.count { buffer = [Float](repeating: 0, count: logits.count) }
+        return try buffer.withUnsafeMutableBufferPointer { copy throws(SamplingError) in
+            if let source = logits.baseAddress { copy.baseAddress!.update(from: source, count: logits.count) }
+            return try sample(processingInPlace: copy, mask: mask)
+        }
+    }
+
+    /// Chooses the next token, overwriting `logits` with the processed logits of steps 1–4.
+    public mutating func sample(
+        processingInPlace logits: UnsafeMutableBufferPointer<Float>, mask: (any TokenMask)? = nil
+    )
+        throws(SamplingError) -> SampledToken
+    {
+        applyBiasAndPenalties(logits)
+        mask?.apply(to: logits)
+        let (best, maxLogit) = Self.sanitizedArgmax(logits)
+        guard maxLogit > -.infinity else { throw .noAllowedToken }
+        let invT: Float = parameters.isGreedy ? 1 : 1 / parameters.temperature
+        let logZ = Self.logPartition(logits, max: maxLogit, invT: invT)
+        let id = parameters.isGreedy ? best : drawTruncated(logits, max: maxLogit, invT: invT)
+        let logprob = { (l: Float) in (l - maxLogit) * invT - logZ }
+        let top = Self.topTokens(logits, count: parameters.topNTokens).map {
+            TokenLogprob(id: $0.id, logprob: logprob($0.logprob))
+        }
+        append(id)
+        return SampledToken(id: id, logprob: logprob(logits[Int(id)]), topAlternatives: top)
+    }
+
+    /// The distribution `sample` would draw from now (after truncation, renormalised), as the natural log of each
+    /// surviving token's probability, by id; greedy decoding gives the argmax with logprob 0. Draws nothing and
+    /// records nothing, so the sequence's next `sample` is unaffected; overwrites `logits` as `sample` does.
+    public mutating func distribution(
+        processingInPlace logits: UnsafeMutableBufferPointer<Float>, mask: (any TokenMask)? = nil
+    )
+        throws(SamplingError) -> [TokenLogprob]
+    {
+        applyBiasAndPenalties(logits)
+        mask?.apply(to: logits)
+        let (best, maxLogit) = Self.sanitizedArgmax(logits)
+        guard maxLogit > -.infinity else { throw .noAllowedToken }
+        if parameters.isGreedy { return [TokenLogprob(id: best, logprob: 0)] }
+        return withTruncated(logits, max: maxLogit, invT: 1 / parameters.temperature) { c, count in
+            let logTotal = Float(logDouble(Self.mass(c, count: count)))
+            return (0..<count).map { TokenLogprob(id: c[$0].id, logprob: c[$0].logit - logTotal) }.sorted {
+                $0.id < $1.id
             }
-            probabilities.removeLast(probabilities.count - keep)
-            total = probabilities.reduce(0, +)
         }
-        var u = rng.nextDouble() * total
-        for (i, q) in probabilities.enumerated() {
-            u -= q
-            if u < 0 { return candidates[i].id }
-        }
-        return candidates[probabilities.count - 1].id
     }
 
+    /// Records a token chosen outside `sample` (a forced or speculative one) for the penalties.
+    public mutating func append(_ token: Int32) {
+        generatedCount += 1
+        if parameters.frequencyPenalty != 0 || parameters.presencePenalty != 0 { outputCounts[token, default: 0] += 1 }
+        if parameters.repetitionPenalty != 1, penalizedSet.insert(token).inserted { penalizedTokens.append(token) }
+    }
+
+    /// The first index of the largest value (NaN never wins).
     public static func argmax(_ logits: UnsafeBufferPointer<Float>) -> Int32 {
         var best = 0
         var bestValue = -Float.infinity
@@ -81,26 +142,70 @@ public struct Sampler: Sendable {
         }
         return Int32(best)
     }
-}
 
-/// SplitMix64: tiny, fast, and good enough to draw one uniform number per sampled token.
-struct SplitMix64: Sendable {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+    private func applyBiasAndPenalties(_ logits: UnsafeMutableBufferPointer<Float>) {
+        for (id, value) in bias where id >= 0 && Int(id) < logits.count { logits[Int(id)] += value }
+        let penalty = parameters.repetitionPenalty
+        if penalty != 1 {
+            for id in penalizedTokens where id >= 0 && Int(id) < logits.count {
+                let l = logits[Int(id)]
+                logits[Int(id)] = l < 0 ? l * penalty : l / penalty
+            }
+        }
+        let frequency = parameters.frequencyPenalty
+        let presence = parameters.presencePenalty
+        for (id, count) in outputCounts where id >= 0 && Int(id) < logits.count {
+            logits[Int(id)] -= Float(count) * frequency + presence
+        }
     }
-    mutating func nextDouble() -> Double { Double(next() >> 11) * 0x1.0p-53 }
-}
 
-#if canImport(Glibc)
-    import Glibc
-    @inline(__always) func expDouble(_ x: Double) -> Double { Glibc.exp(x) }
-#elseif canImport(Darwin)
-    import Darwin
-    @inline(__always) func expDouble(_ x: Double) -> Double { Darwin.exp(x) }
-#endif
+    /// Turns NaN into -inf and +inf into the largest finite value (so differences stay defined), and returns the
+    /// first index of the maximum.
+    private static func sanitizedArgmax(_ logits: UnsafeMutableBufferPointer<Float>) -> (Int32, Float) {
+        var best = 0
+        var bestValue = -Float.infinity
+        for i in 0..<logits.count {
+            var l = logits[i]
+            if !(l < .infinity) {
+                l = l.isNaN ? -.infinity : .greatestFiniteMagnitude
+                logits[i] = l
+            }
+            if l > bestValue {
+                best = i
+                bestValue = l
+            }
+        }
+        return (Int32(best), bestValue)
+    }
+
+    /// log Σ exp((l − max) / T) over the vocabulary.
+    static func logPartition(_ logits: UnsafeMutableBufferPointer<Float>, max: Float, invT: Float) -> Float {
+        var sums = SIMD4<Double>()
+        var i = 0
+        while i &+ 4 <= logits.count {
+            for lane in 0..<4 { sums[lane] += Double(expFloat((logits[i &+ lane] - max) * invT)) }
+            i &+= 4
+        }
+        while i < logits.count {
+            sums[0] += Double(expFloat((logits[i] - max) * invT))
+            i &+= 1
+        }
+        return Float(logDouble(sums.sum()))
+    }
+
+    /// The `count` largest logits, best first, lower id first on ties; -inf ones never appear.
+    static func topTokens(_ logits: UnsafeMutableBufferPointer<Float>, count: Int) -> [TokenLogprob] {
+        guard count > 0 else { return [] }
+        var top: [TokenLogprob] = []
+        top.reserveCapacity(count + 1)
+        for i in 0..<logits.count {
+            let l = logits[i]
+            guard l > -.infinity, top.count < count || l > top[top.count - 1].logprob else { continue }
+            var j = top.count
+            while j > 0, l > top[j - 1].logprob { j -= 1 }
+            top.insert(TokenLogprob(id: Int32(i), logprob: l), at: j)
+            if top.count > count { top.removeLast() }
+        }
+        return top
+    }
+}

@@ -43,10 +43,22 @@ struct Generate: ParsableCommand {
         guard maxNewTokens >= 0 else { throw ValidationError("--max-new-tokens must be ≥ 0") }
         guard threads >= 1, threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
         do {
-            try SamplingParameters(temperature: temperature, topK: topK, topP: topP, seed: seed).validate()
+            _ = try samplingParameters()
         } catch {
             throw ValidationError(error.description)
         }
+    }
+
+    /// Temperature 0 means greedy here (top-k and top-p then have nothing to do); top-p 1 means no top-p.
+    func samplingParameters() throws(SamplingError) -> SamplingParameters {
+        guard temperature >= 0 else { throw .temperature }
+        let request =
+            temperature == 0
+            ? SamplingRequest(seed: seed, ignoreEOS: ignoreEOS, maxNewTokens: max(1, maxNewTokens))
+            : SamplingRequest(
+                doSample: true, temperature: temperature, topK: topK, topP: topP == 1 ? nil : topP, seed: seed,
+                ignoreEOS: ignoreEOS, maxNewTokens: max(1, maxNewTokens))
+        return try request.validate()
     }
 
     func run() throws {
@@ -66,7 +78,7 @@ struct Generate: ParsableCommand {
             throw ExitCode(1)
         }
         let cache = transformer.makeCache(capacity: promptIDs.count + maxNewTokens)
-        var sampler = Sampler(SamplingParameters(temperature: temperature, topK: topK, topP: topP, seed: seed))
+        var sampler = try reportingErrors { Sampler(parameters: try samplingParameters(), promptTokens: promptIDs) }
         var detokenizer = StreamingDetokenizer(tokenizer: tokenizer, skipSpecialTokens: true)
         let stdout = FileHandle.standardOutput
         let stops = loaded.stopTokenIDs
@@ -77,7 +89,7 @@ struct Generate: ParsableCommand {
         let generationStart = DispatchTime.now()
         var generated = 0
         while generated < maxNewTokens {
-            let next = logits.withUnsafeBufferPointer { sampler.sample($0) }
+            let next = try reportingErrors { try logits.withUnsafeBufferPointer { try sampler.sample(logits: $0) }.id }
             if !ignoreEOS && stops.contains(next) { break }
             generated += 1
             let text = detokenizer.next(next)
