@@ -25,7 +25,7 @@ enum CandidateOrder {
     }
 
     /// Quickselect: afterwards every candidate in `c[lo..<k]` precedes every one in `c[k..<hi]`.
-    private static func select(_ c: UnsafeMutableBufferPointer<Candidate>, _ k: Int, lo: Int, hi: Int) {
+    static func select(_ c: UnsafeMutableBufferPointer<Candidate>, _ k: Int, lo: Int, hi: Int) {
         var lo = lo
         var hi = hi
         while hi &- lo > 16 {

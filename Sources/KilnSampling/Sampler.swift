@@ -95,7 +95,7 @@ public struct Sampler: Sendable {
         guard maxLogit > -.infinity else { throw .noAllowedToken }
         let invT: Float = parameters.isGreedy ? 1 : 1 / parameters.temperature
         let logZ = Self.logPartition(logits, max: maxLogit, invT: invT)
-        let id = parameters.isGreedy ? best : drawTruncated(logits, max: maxLogit, invT: invT)
+        let id = parameters.isGreedy ? best : drawTruncated(logits, max: maxLogit, invT: invT, logPartition: logZ)
         let logprob = { (l: Float) in (l - maxLogit) * invT - logZ }
         let top = Self.topTokens(logits, count: parameters.topNTokens).map {
             TokenLogprob(id: $0.id, logprob: logprob($0.logprob))
@@ -117,7 +117,9 @@ public struct Sampler: Sendable {
         let (best, maxLogit) = Self.sanitizedArgmax(logits)
         guard maxLogit > -.infinity else { throw .noAllowedToken }
         if parameters.isGreedy { return [TokenLogprob(id: best, logprob: 0)] }
-        return withTruncated(logits, max: maxLogit, invT: 1 / parameters.temperature) { c, count in
+        let invT = 1 / parameters.temperature
+        let logZ = Self.logPartition(logits, max: maxLogit, invT: invT)
+        return withTruncated(logits, max: maxLogit, invT: invT, logPartition: logZ) { c, count, _ in
             let logTotal = Float(logDouble(Self.mass(c, count: count)))
             return (0..<count).map { TokenLogprob(id: c[$0].id, logprob: c[$0].logit - logTotal) }.sorted {
                 $0.id < $1.id
@@ -180,17 +182,24 @@ public struct Sampler: Sendable {
 
     /// log Σ exp((l − max) / T) over the vocabulary.
     static func logPartition(_ logits: UnsafeMutableBufferPointer<Float>, max: Float, invT: Float) -> Float {
-        var sums = SIMD4<Double>()
+        guard let base = logits.baseAddress else { return -.infinity }
+        let shift = SIMD16<Float>(repeating: max)
+        let scale = SIMD16<Float>(repeating: invT)
+        var sums = (SIMD16<Float>(), SIMD16<Float>())
         var i = 0
-        while i &+ 4 <= logits.count {
-            for lane in 0..<4 { sums[lane] += Double(expFloat((logits[i &+ lane] - max) * invT)) }
-            i &+= 4
+        while i &+ 32 <= logits.count {
+            let a = UnsafeRawPointer(base + i).loadUnaligned(as: SIMD16<Float>.self)
+            let b = UnsafeRawPointer(base + (i &+ 16)).loadUnaligned(as: SIMD16<Float>.self)
+            sums.0 += exp16((a - shift) * scale)
+            sums.1 += exp16((b - shift) * scale)
+            i &+= 32
         }
+        var total = Double((sums.0 + sums.1).sum())
         while i < logits.count {
-            sums[0] += Double(expFloat((logits[i] - max) * invT))
+            total += Double(expFloat((logits[i] - max) * invT))
             i &+= 1
         }
-        return Float(logDouble(sums.sum()))
+        return Float(logDouble(total))
     }
 
     /// The `count` largest logits, best first, lower id first on ties; -inf ones never appear.
