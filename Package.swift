@@ -15,6 +15,7 @@ let package = Package(
         // Layer 0
         .target(name: "KilnTensors"),
         .target(name: "KilnTokenizers"),
+        .target(name: "KilnTemplates"),
         // Layer 1
         .target(name: "KilnKernels", dependencies: ["KilnTensors"]),
         .target(name: "KilnFormats", dependencies: ["KilnTensors"]),
@@ -25,7 +26,7 @@ let package = Package(
         .executableTarget(
             name: "kiln",
             dependencies: [
-                "KilnTensors", "KilnFormats", "KilnKernels", "KilnModels", "KilnTokenizers", "KilnSampling",
+                "KilnTensors", "KilnFormats", "KilnKernels", "KilnModels", "KilnTokenizers", "KilnSampling", "KilnTemplates",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -34,6 +35,7 @@ let package = Package(
         .testTarget(name: "KilnFormatsTests", dependencies: ["KilnFormats", "KilnTensors"]),
         .testTarget(name: "KilnKernelsTests", dependencies: ["KilnKernels", "KilnTensors"]),
         .testTarget(name: "KilnModelsTests", dependencies: ["KilnModels", "KilnFormats", "KilnTokenizers", "KilnSampling"]),
+        .testTarget(name: "KilnTemplatesTests", dependencies: ["KilnTemplates"]),
         .testTarget(name: "KilnCLITests", dependencies: ["kiln"]),
     ],
     swiftLanguageModes: [.v6]
