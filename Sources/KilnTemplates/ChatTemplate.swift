@@ -45,8 +45,8 @@ public struct ChatTemplate: Sendable {
         variables["bos_token"] = variables["bos_token"] ?? .string(bosToken)
         variables["eos_token"] = variables["eos_token"] ?? .string(eosToken)
         variables["messages"] = .array(try list.enumerated().map { try ChatTemplate.prepare($1, index: $0) })
-        variables["tools"] = tools ?? .none
-        variables["documents"] = documents ?? .none
+        variables["tools"] = tools ?? Value.none
+        variables["documents"] = documents ?? Value.none
         variables["add_generation_prompt"] = .bool(addGenerationPrompt)
         return try template.render(variables)
     }

@@ -11,8 +11,6 @@ enum Filters {
 
     static func fail(_ message: String) -> TemplateError { TemplateError(.runtime, line: nil, message) }
 
-    static func string(_ value: Value, _ filter: String) -> String { value.pythonString }
-
     static func apply(_ name: String, to value: Value, arguments a: CallArguments, interpreter: Interpreter) throws -> Value {
         switch name {
         case "abs":
@@ -23,7 +21,10 @@ enum Filters {
             default: throw fail("bad operand type for abs(): '\(value.typeName)'")
             }
         case "attr":
-            return interpreter.attribute(of: value, a[0, "name"]?.pythonString ?? "")
+            // Only attributes, never dict keys (Jinja's attr filter uses getattr alone).
+            let name = a[0, "name"]?.pythonString ?? ""
+            if case .object = value, !Methods.dictionary.contains(name) { return .undefined }
+            return interpreter.attribute(of: value, name)
         case "capitalize": return .string(Text.capitalize(value.pythonString))
         case "count", "length": return .int(try length(value))
         case "d", "default":

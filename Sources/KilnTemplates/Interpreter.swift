@@ -114,6 +114,8 @@ final class Interpreter {
         }
         let count = items.count
         for (i, item) in items.enumerated() {
+            // Each iteration starts from a fresh scope: a `set` in the body does not carry over to the next one.
+            scopes[scopes.count - 1] = [:]
             try bind(loop.targets, to: item, line: loop.line)
             var info = OrderedObject()
             info["index"] = .int(i + 1)

@@ -234,7 +234,7 @@ struct JSONWriter {
             newline(level + 1, &out)
             JSONWriter.quote(key, into: &out)
             out += keySeparator
-            try write(object[key] ?? .none, level: level + 1, into: &out)
+            try write(object[key] ?? Value.none, level: level + 1, into: &out)
         }
         newline(level, &out)
         out += "}"

@@ -20,6 +20,8 @@ struct Lexer {
     private var lineStarting = true
     let trimBlocks: Bool
     let lstripBlocks: Bool
+    /// The number of the source's last line, where "unexpected end of template" errors point.
+    var lastLine: Int { s.reduce(1) { $0 + ($1 == "\n" ? 1 : 0) } }
 
     init(source: String, trimBlocks: Bool = true, lstripBlocks: Bool = true) {
         var scalars: [Unicode.Scalar] = []

@@ -17,7 +17,7 @@ enum Methods {
         case .string(let s): return try callString(name, s, a)
         case .object(let o):
             switch name {
-            case "get": return o[a[0, "key"]?.pythonString ?? ""] ?? (a[1, "default"] ?? .none)
+            case "get": return o[a[0, "key"]?.pythonString ?? ""] ?? (a[1, "default"] ?? Value.none)
             case "items": return .array(o.pairs.map { .array([.string($0.key), $0.value]) })
             case "keys": return .array(o.keys.map { .string($0) })
             case "values": return .array(o.values)

@@ -3,16 +3,20 @@ struct Parser {
     private let segments: [Lexer.Segment]
     private var index = 0
     private var lastLine = 1
+    private let endLine: Int
 
     static func parse(_ source: String) throws -> [Node] {
         var lexer = Lexer(source: source)
-        var parser = Parser(segments: try lexer.segments())
+        var parser = Parser(segments: try lexer.segments(), endLine: lexer.lastLine)
         let (nodes, end) = try parser.parseBody(until: [])
         if let end { throw TemplateError(.syntax, line: end.line, "Encountered unknown tag '\(end.keyword)'.") }
         return nodes
     }
 
-    private init(segments: [Lexer.Segment]) { self.segments = segments }
+    private init(segments: [Lexer.Segment], endLine: Int) {
+        self.segments = segments
+        self.endLine = endLine
+    }
 
     private struct BlockEnd {
         let keyword: String
@@ -55,7 +59,7 @@ struct Parser {
         if !ends.isEmpty {
             let expected = ends.sorted().map { "'\($0)'" }.joined(separator: " or ")
             throw TemplateError(
-                .syntax, line: lastLine,
+                .syntax, line: endLine,
                 "Unexpected end of template. Jinja was looking for the following tags: \(expected).")
         }
         return (nodes, nil)

@@ -42,8 +42,8 @@ public struct OrderedObject: Sendable, Equatable {
     }
 
     public var count: Int { keys.count }
-    public var pairs: [(key: String, value: Value)] { keys.map { ($0, storage[$0] ?? .none) } }
-    public var values: [Value] { keys.map { storage[$0] ?? .none } }
+    public var pairs: [(key: String, value: Value)] { keys.map { ($0, storage[$0] ?? Value.none) } }
+    public var values: [Value] { keys.map { storage[$0] ?? Value.none } }
 
     public static func == (a: OrderedObject, b: OrderedObject) -> Bool {
         guard a.count == b.count else { return false }

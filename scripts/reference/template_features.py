@@ -24,7 +24,7 @@ FEATURES = [
     ("namespace", "{% set ns = namespace(count=0, found=false) %}{% for m in messages %}{% if m.role == 'user' %}"
      "{% set ns.count = ns.count + 1 %}{% set ns.found = true %}{% endif %}{% endfor %}{{ ns.count }} {{ ns.found }}", {"messages": M}),
     ("namespace_dict", "{% set ns = namespace({'a': 1}) %}{{ ns.a }}", {}),
-    ("set_tuple", "{% set a, b = 1, 2 %}{{ a }}{{ b }}{% set t = 1, 2 %}{{ t }}", {}),
+    ("set_tuple", "{% set a, b = 1, 2 %}{{ a }}{{ b }}{% set t = 1, 2 %}{{ t | join('+') }} {{ t | length }}", {}),
     ("set_block", "{% set body %}Hello {{ name }}{% endset %}[{{ body }}]", {"name": "X"}),
     ("set_block_filter", "{% set body | upper %}Hello{% endset %}{{ body }}", {}),
     ("macro", "{% macro greet(name, punct='!') %}Hi {{ name }}{{ punct }}{% endmacro %}{{ greet('a') }} {{ greet('b', '?') }} {{ greet(name='c', punct='.') }}", {}),
@@ -45,12 +45,12 @@ FEATURES = [
     ("in_operator", "{{ 'a' in 'cat' }} {{ 2 in [1, 2] }} {{ 'k' in d }} {{ 'z' not in d }} {{ 'x' not in 'abc' }}", {"d": {"k": 1}}),
     ("logic", "{{ true and false }} {{ true or false }} {{ not true }} {{ none or 'dflt' }} {{ 0 and 1 }} {{ '' or [] }} {{ not none }}", {}),
     ("inline_if", "{{ 'yes' if x else 'no' }} {{ 'yes' if not x else 'no' }} [{{ 'only' if false }}]", {"x": 1}),
-    ("literals", "{{ [1, 'a', none, true, 2.5] }} {{ {'a': 1, 'b': [1, 2]} }} {{ (1, 2) }} {{ 'it\\'s' }} {{ \"dq\\\"s\" }} {{ 'esc\\n\\ttab\\u00e9' }}", {}),
+    ("literals", "{{ [1, 'a', none, true, 2.5] }} {{ {'a': 1, 'b': [1, 2]} }} {{ (1, 2) | list }} {{ 'it\\'s' }} {{ \"dq\\\"s\" }} {{ 'esc\\n\\ttab\\u00e9' }}", {}),
     ("print_values", "{{ none }} {{ true }} {{ false }} {{ [none, true, 'x', \"it's\"] }} {{ {'k': {'n': none}} }} [{{ undefined_name }}]", {}),
     ("subscripts", "{{ messages[0].content }} {{ messages[-1]['role'] }} {{ d['a'] }} {{ d.b }} {{ messages.1.content }} [{{ messages[10] }}]", {"messages": M, "d": D}),
     ("slices", "{{ s[1:3] }} {{ s[::-1] }} {{ s[:-1] }} {{ s[2:] }} {{ l[1:] }} {{ l[::2] }} {{ l[-2:] }} {{ l[5:] }} {{ l[:] }} {{ l[3:0:-1] }}", {"s": "abcdef", "l": [1, 2, 3, 4, 5]}),
     ("attribute_missing", "{{ d.missing is defined }} {{ d['missing'] is defined }} [{{ d.missing }}]", {"d": D}),
-    ("dict_methods", "{{ d.get('a') }} {{ d.get('zz') }} {{ d.get('zz', 'dflt') }} {{ d.keys() | list }} {{ d.values() | list }} {{ d.items() | list }}", {"d": D}),
+    ("dict_methods", "{{ d.get('a') }} {{ d.get('zz') }} {{ d.get('zz', 'dflt') }} {{ d.keys() | list }} {{ d.values() | list }} {% for k, v in d.items() %}{{ k }}{{ v }}{% endfor %}", {"d": D}),
     ("string_methods", "{{ s.strip() }}|{{ s.lstrip() }}|{{ s.rstrip() }}|{{ s.upper() }}|{{ s.lower() }}|{{ 'a,b,,c'.split(',') }}|{{ ' a  b '.split() }}|{{ 'a b c'.split(' ', 1) }}", {"s": "  Hello World  "}),
     ("string_methods2", "{{ 'hello'.startswith('he') }} {{ 'hello'.endswith('lo') }} {{ 'hello'.startswith(('x', 'h')) }} {{ 'aXa'.replace('a', 'b') }} {{ 'xxhixx'.strip('x') }} {{ 'hello world'.title() }} {{ 'hELLO'.capitalize() }}", {}),
     ("string_format", "{{ '{} and {}'.format('a', 1) }} {{ '{0}{1}{0}'.format('x', 'y') }} {{ '{name}!'.format(name='n') }} {{ '%s is %d' % ('x', 3) }} {{ '%s'|format('f') }}", {}),
@@ -66,7 +66,7 @@ FEATURES = [
     ("filter_first_last", "{{ [1, 2, 3] | first }} {{ [1, 2, 3] | last }} {{ 'abc' | first }} {{ 'abc' | last }} [{{ [] | first }}]", {}),
     ("filter_join", "{{ [1, 2, 3] | join(', ') }} {{ ['a', 'b'] | join }} {{ messages | join('|', attribute='role') }}", {"messages": M}),
     ("filter_replace", "{{ 'aaa' | replace('a', 'b') }} {{ 'aaa' | replace('a', 'b', 2) }}", {}),
-    ("filter_items_list", "{{ d | items | list }} {{ 'ab' | list }} {{ d | list }} {{ undefined_name | items | list }}", {"d": D}),
+    ("filter_items_list", "{% for k, v in d | items %}{{ k }}:{{ v }},{% endfor %} {{ d | items | list | length }} {{ 'ab' | list }} {{ d | list }} {{ undefined_name | items | list }}", {"d": D}),
     ("filter_map", "{{ messages | map(attribute='role') | list }} {{ ['a', 'b'] | map('upper') | join }} {{ messages | map(attribute='x', default='-') | list }}", {"messages": M}),
     ("filter_select", "{{ [1, 2, 3, 4] | select('odd') | list }} {{ [1, 0, 2] | select | list }} {{ [1, 2, 3] | reject('equalto', 2) | list }}", {}),
     ("filter_selectattr", "{{ messages | selectattr('role', 'equalto', 'user') | map(attribute='content') | join }} "
@@ -76,7 +76,8 @@ FEATURES = [
     ("filter_string_int_float", "{{ 1 | string }}{{ '1' + 2 | string }} {{ '42' | int + 1 }} {{ '3.7' | int }} {{ 'x' | int }} {{ 'x' | int(7) }} {{ 2 | float }} {{ '2.5' | float }} {{ 'y' | float }} {{ true | int }}", {}),
     ("filter_safe", "{{ '<b>' | safe }} {{ '<b>&\"' | e }}", {}),
     ("filter_unique", "{{ [1, 2, 1, 3, 2] | unique | list }} {{ ['a', 'A', 'b'] | unique | list }} {{ ['a', 'A'] | unique(case_sensitive=true) | list }}", {}),
-    ("filter_dictsort", "{{ d | dictsort }} {{ d | dictsort(true) }} {{ d | dictsort(by='value', reverse=true) }}", {"d": D}),
+    ("filter_dictsort", "{% for k, v in d | dictsort %}{{ k }}{{ v }}{% endfor %} {% for k, v in d | dictsort(true) %}{{ k }}{{ v }}{% endfor %} "
+     "{% for k, v in d | dictsort(by='value', reverse=true) %}{{ k }}{{ v }}{% endfor %} {{ (d | dictsort)[0][0] }}", {"d": D}),
     ("filter_misc", "{{ [3, 1, 2] | sort }} {{ [3, 1, 2] | sort(reverse=true) }} {{ [1, 2, 3] | sum }} {{ [3, 1] | max }} {{ [3, 1] | min }} {{ -3 | abs }} {{ 2.567 | round(2) }} {{ 2.5 | round }} {{ [1, 2] | reverse | list }} {{ 'abc' | reverse }}", {}),
     ("filter_chain", "{{ messages | selectattr('role', 'equalto', 'user') | list | last | attr('content') | upper }}", {"messages": M}),
     # Tests.
