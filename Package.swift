@@ -16,6 +16,7 @@ let package = Package(
         .target(name: "KilnTensors"),
         .target(name: "KilnTokenizers"),
         .target(name: "KilnScheduling"),
+        .target(name: "KilnTemplates"),
         // Layer 1
         .target(name: "KilnKernels", dependencies: ["KilnTensors"]),
         .target(name: "KilnFormats", dependencies: ["KilnTensors"]),
@@ -31,6 +32,7 @@ let package = Package(
             name: "kiln",
             dependencies: [
                 "KilnTensors", "KilnFormats", "KilnKernels", "KilnModels", "KilnTokenizers", "KilnSampling", "KilnEngine",
+                "KilnTemplates",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -39,6 +41,7 @@ let package = Package(
         .testTarget(name: "KilnFormatsTests", dependencies: ["KilnFormats", "KilnTensors"]),
         .testTarget(name: "KilnKernelsTests", dependencies: ["KilnKernels", "KilnTensors"]),
         .testTarget(name: "KilnModelsTests", dependencies: ["KilnModels", "KilnFormats", "KilnTokenizers", "KilnSampling"]),
+        .testTarget(name: "KilnTemplatesTests", dependencies: ["KilnTemplates"]),
         .testTarget(name: "KilnCLITests", dependencies: ["kiln"]),
         .testTarget(name: "KilnSchedulingTests", dependencies: ["KilnScheduling"]),
         .testTarget(name: "KilnEngineTests", dependencies: ["KilnEngine", "KilnModels", "KilnSampling"]),

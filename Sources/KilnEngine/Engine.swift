@@ -96,18 +96,23 @@ public final class Engine: @unchecked Sendable {
     /// Stops taking requests; with `drain`, running and queued requests finish first, otherwise they end with an
     /// error. Returns when the engine thread has stopped.
     public func shutdown(drain: Bool = true) async {
+        beginShutdown(drain: drain)
+        while !isStopped { try? await Task.sleep(nanoseconds: 2_000_000) }
+    }
+
+    private func beginShutdown(drain: Bool) {
         condition.lock()
         stopping = true
         if !drain { cancellations.append(contentsOf: Array(0..<nextID)) }
         condition.signal()
         condition.unlock()
-        while true {
-            condition.lock()
-            let done = stopped
-            condition.unlock()
-            if done { return }
-            try? await Task.sleep(nanoseconds: 2_000_000)
-        }
+    }
+
+    /// True once the engine thread has exited.
+    public var isStopped: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return stopped
     }
 
     private func cancel(_ id: SequenceID) {

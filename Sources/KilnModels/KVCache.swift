@@ -22,6 +22,10 @@ public final class PagedKVCache: @unchecked Sendable {
         let n = layers * blockCount * blockSize * kvDim
         keys = .allocate(capacity: max(n, 1))
         values = .allocate(capacity: max(n, 1))
+        // Touch every page now: the pool is reserved up front (resident memory says what the server holds, and a
+        // step never stalls on first-touch page faults).
+        keys.initialize(repeating: 0, count: max(n, 1))
+        values.initialize(repeating: 0, count: max(n, 1))
     }
 
     deinit {

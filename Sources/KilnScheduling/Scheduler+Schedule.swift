@@ -145,7 +145,7 @@ extension Scheduler {
     }
 
     /// Blocks the sequence can ever hold: positions up to its prompt plus `maxNewTokens`.
-    func finalBlocks(_ sequence: SequenceState) -> Int {
+    public func finalBlocks(_ sequence: SequenceState) -> Int {
         blocksFor(sequence.promptCount + sequence.maxNewTokens)
     }
 }

@@ -15,7 +15,7 @@
 public struct Scheduler: Sendable {
     public let config: SchedulerConfig
     var blocks: BlockManager
-    var sequences: [SequenceID: SequenceState] = [:]
+    public internal(set) var sequences: [SequenceID: SequenceState] = [:]
     var waiting = SequenceQueue()
     /// Running sequences in admission order, oldest first; a resumed sequence counts as newly admitted.
     var running: [SequenceID] = []

@@ -76,8 +76,16 @@ import Testing
         for i in requests.indices {
             #expect(together[i] == solo[i], "request \(i) differs under load")
         }
+        try await waitUntilIdle(engine)
         #expect(engine.metrics.blocksInUse == 0)
         await engine.shutdown()
+    }
+
+    /// The engine publishes its metrics after each step, just after the step's streams end.
+    func waitUntilIdle(_ engine: Engine) async throws {
+        for _ in 0..<200 where engine.metrics.blocksInUse > 0 || engine.metrics.running > 0 {
+            try await Task.sleep(nanoseconds: 10_000_000)
+        }
     }
 
     @Test func seededSamplingIsReproducibleUnderLoad() async throws {
@@ -111,7 +119,6 @@ import Testing
         guard let model = try Self.loadModel() else { return }
         let engine = try Engine(
             model: model, config: EngineConfig(maxBatchSize: 16, maxBatchTokens: 128, blockSize: 16, kvCacheBytes: 64 << 20))
-        var rng = SystemRandomNumberGenerator()
         var seeded = SeededGenerator(seed: 42)
         func wave(_ count: Int) async throws {
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -131,14 +138,11 @@ import Testing
                 try await group.waitForAll()
             }
         }
-        _ = rng.next()
         try await wave(100)  // warm-up: buffers, caches and the allocator reach their steady size
         let before = residentBytes()
         try await wave(1000)
         // Cancellations are processed at the start of the next step; give the loop a moment to drain.
-        for _ in 0..<100 where engine.metrics.blocksInUse > 0 || engine.metrics.running > 0 {
-            try await Task.sleep(nanoseconds: 10_000_000)
-        }
+        try await waitUntilIdle(engine)
         let after = residentBytes()
         let metrics = engine.metrics
         #expect(metrics.blocksInUse == 0)

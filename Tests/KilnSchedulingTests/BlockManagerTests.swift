@@ -1,6 +1,6 @@
 import Testing
 
-@testable import KilnScheduling
+import KilnScheduling
 
 @Suite("BlockManager: ids, reference counts, prefix cache, eviction")
 struct BlockManagerTests {

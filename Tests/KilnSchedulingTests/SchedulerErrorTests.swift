@@ -1,6 +1,6 @@
 import Testing
 
-@testable import KilnScheduling
+import KilnScheduling
 
 @Suite("Scheduler: refusals a person can act on")
 struct SchedulerErrorTests {

@@ -1,6 +1,6 @@
 import Testing
 
-@testable import KilnScheduling
+import KilnScheduling
 
 /// SplitMix64: a small seedable generator, so a failing run can be replayed from its seed.
 struct SplitMix64: RandomNumberGenerator {

@@ -1,6 +1,6 @@
 import Testing
 
-@testable import KilnScheduling
+import KilnScheduling
 
 @Suite("Scheduler: plans for scripted arrivals")
 struct SchedulerPlanTests {

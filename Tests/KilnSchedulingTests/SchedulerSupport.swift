@@ -1,4 +1,4 @@
-@testable import KilnScheduling
+import KilnScheduling
 
 func makeScheduler(
     blockSize: Int, blockCount: Int, maxBatchSize: Int = 8, maxBatchTokens: Int = 64,
