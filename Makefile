@@ -34,7 +34,7 @@ test: setup reference
 
 test-swift:
 	swift build $(SWIFT_FLAGS) --product kiln
-	swift test $(SWIFT_FLAGS) --disable-testable-imports
+	swift test $(SWIFT_FLAGS) --disable-testable-imports --no-parallel
 
 clean:
 	rm -rf .build
