@@ -1,0 +1,107 @@
+import Foundation
+import KilnEngine
+import KilnModels
+import KilnSampling
+
+/// Throughput of the batching engine (no HTTP): `concurrency` streams at once, each a distinct prompt of
+/// `promptTokens` tokens generating `generateTokens` tokens past any end token.
+struct EngineBenchResult: Codable {
+    var concurrency: Int
+    var promptTokens: Int
+    var generatedTokens: Int
+    var seconds: Double
+    /// All generated tokens ÷ wall time.
+    var aggregateTokensPerSecond: Double
+    /// Mean over streams of (generated − 1) ÷ (last token time − first token time).
+    var perStreamDecodeTokensPerSecond: Double
+    var meanTimeToFirstTokenSeconds: Double
+}
+
+enum EngineBench {
+    static func run(
+        model: LoadedModel, levels: [Int], promptTokens: Int, generateTokens: Int, kvCacheBytes: Int
+    ) async throws -> [EngineBenchResult] {
+        let maxLevel = levels.max() ?? 1
+        let engine = try Engine(
+            model: model,
+            config: EngineConfig(
+                maxBatchSize: max(maxLevel, 1), maxBatchTokens: max(256, maxLevel), kvCacheBytes: kvCacheBytes,
+                prefixCaching: false))
+        defer { Task { await engine.shutdown(drain: false) } }
+        let parameters = try SamplingRequest(ignoreEOS: true, maxNewTokens: generateTokens).validate()
+        let vocabulary = Int32(model.transformer.config.vocabularySize)
+        var results: [EngineBenchResult] = []
+        for level in levels {
+            // Distinct pseudo-random prompts: no stream shares a prefix with another.
+            var generator = SplitMixBench(seed: UInt64(level))
+            let requests = (0..<level).map { _ in
+                GenerationRequest(
+                    promptTokens: (0..<promptTokens).map { _ in Int32(generator.next() % UInt64(vocabulary - 256)) + 200 },
+                    parameters: parameters)
+            }
+            let start = DispatchTime.now()
+            let streams = try await withThrowingTaskGroup(of: (Double, Double, Double, Int).self) { group in
+                for request in requests {
+                    group.addTask {
+                        var first = 0.0
+                        var last = 0.0
+                        var count = 0
+                        for try await event in engine.submit(request) {
+                            if case .token = event {
+                                last = seconds(since: start)
+                                if count == 0 { first = last }
+                                count += 1
+                            }
+                        }
+                        return (first, last, 0, count)
+                    }
+                }
+                var out: [(Double, Double, Double, Int)] = []
+                for try await r in group { out.append(r) }
+                return out
+            }
+            let wall = seconds(since: start)
+            let generated = streams.reduce(0) { $0 + $1.3 }
+            let decodeRates = streams.map { s in s.3 > 1 && s.1 > s.0 ? Double(s.3 - 1) / (s.1 - s.0) : 0 }
+            results.append(
+                EngineBenchResult(
+                    concurrency: level, promptTokens: promptTokens, generatedTokens: generated, seconds: wall,
+                    aggregateTokensPerSecond: Double(generated) / wall,
+                    perStreamDecodeTokensPerSecond: decodeRates.reduce(0, +) / Double(max(decodeRates.count, 1)),
+                    meanTimeToFirstTokenSeconds: streams.reduce(0) { $0 + $1.0 } / Double(max(streams.count, 1))))
+        }
+        return results
+    }
+
+    static func table(_ results: [EngineBenchResult]) -> String {
+        var lines = ["| concurrency | prompt | generated | aggregate tok/s | per-stream decode tok/s | mean TTFT s |"]
+        lines.append("|---:|---:|---:|---:|---:|---:|")
+        for r in results {
+            lines.append(
+                String(
+                    format: "| %d | %d | %d | %.1f | %.1f | %.3f |", r.concurrency, r.promptTokens, r.generatedTokens,
+                    r.aggregateTokensPerSecond, r.perStreamDecodeTokensPerSecond, r.meanTimeToFirstTokenSeconds))
+        }
+        if let base = results.first(where: { $0.concurrency == 1 }) {
+            for r in results where r.concurrency > 1 {
+                lines.append(
+                    String(
+                        format: "concurrency %d: %.2f× the single-stream aggregate rate", r.concurrency,
+                        r.aggregateTokensPerSecond / base.aggregateTokensPerSecond))
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+struct SplitMixBench {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
