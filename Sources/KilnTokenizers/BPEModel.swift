@@ -20,8 +20,10 @@ final class BPEModel: Sendable {
         /// Any pair whose concatenated spelling is a token merges, the token that comes first in the
         /// vocabulary first, a longer left part first between two splits of the same token. This is the
         /// merge list Hugging Face derives for a GGUF SentencePiece vocabulary (`generate_merges` over
-        /// token positions), computed lazily instead of stored.
-        case vocabularyOrder
+        /// token positions), computed lazily instead of stored. `rank` orders the merged tokens: by
+        /// descending SentencePiece score where the file has scores (as Hugging Face's SentencePiece
+        /// conversion sorts its merges), else by id. [vocab]
+        case vocabularyOrder(rank: [Int32])
     }
 
     let kind: Kind
@@ -44,10 +46,11 @@ final class BPEModel: Sendable {
     private static let cacheLimit = 200_000
     private static let cachedPieceLimit = 256
 
-    /// `mergePairs` are (left, right) spellings, best first; nil derives merges from the vocabulary order.
+    /// `mergePairs` are (left, right) spellings, best first; nil derives merges from the vocabulary order,
+    /// or from `scores` (higher merges first) when given, `atomic` (user-defined) tokens before all others.
     init(
         kind: Kind, spellings: [String], mergePairs: [(Substring, Substring)]?, unknownID: Int32?, fuseUnknown: Bool,
-        ignoreMerges: Bool
+        ignoreMerges: Bool, scores: [Float]? = nil, atomic: Set<Int32> = []
     ) throws(TokenizerError) {
         self.kind = kind
         self.unknownID = unknownID
@@ -94,7 +97,17 @@ final class BPEModel: Sendable {
             }
             self.merges = .table(table)
         } else {
-            self.merges = .vocabularyOrder
+            var rank = (0..<Int32(spellings.count)).map { $0 }
+            if let scores, scores.count == spellings.count {
+                // SentencePiece matches user-defined pieces whole, so they merge before any scored piece.
+                let order = (0..<spellings.count).sorted { a, b in
+                    let (atomicA, atomicB) = (atomic.contains(Int32(a)), atomic.contains(Int32(b)))
+                    if atomicA != atomicB { return atomicA }
+                    return scores[a] != scores[b] ? scores[a] > scores[b] : a < b
+                }
+                for (position, id) in order.enumerated() { rank[id] = Int32(position) }
+            }
+            self.merges = .vocabularyOrder(rank: rank)
         }
         self.spellingBytes = bytes
         self.spellingOffsets = offsets
@@ -122,10 +135,10 @@ final class BPEModel: Sendable {
                 mergeSymbols(&symbols) { left, right in
                     table[UInt64(UInt32(bitPattern: left)) << 32 | UInt64(UInt32(bitPattern: right))]
                 }
-            case .vocabularyOrder:
+            case .vocabularyOrder(let rank):
                 var scratch = ByteString([])
                 scratch.bytes.reserveCapacity(64)
-                mergeSymbols(&symbols) { left, right in vocabularyOrderRule(left, right, &scratch) }
+                mergeSymbols(&symbols) { left, right in vocabularyOrderRule(left, right, rank, &scratch) }
             }
         }
         output.append(contentsOf: symbols)
@@ -163,13 +176,15 @@ final class BPEModel: Sendable {
     }
 
     /// `scratch` is reused for the joined spelling so that a lookup allocates nothing.
-    private func vocabularyOrderRule(_ left: Int32, _ right: Int32, _ scratch: inout ByteString) -> MergeRule? {
+    private func vocabularyOrderRule(
+        _ left: Int32, _ right: Int32, _ rank: [Int32], _ scratch: inout ByteString
+    ) -> MergeRule? {
         scratch.bytes.removeAll(keepingCapacity: true)
         scratch.bytes.append(contentsOf: spelling(left))
         scratch.bytes.append(contentsOf: spelling(right))
         guard let id = pieceToID[scratch] else { return nil }
         let leftLength = UInt64(spellingLengths[Int(left)])
-        return MergeRule(rank: UInt64(id) << 16 | (0xFFFF - leftLength), id: id)
+        return MergeRule(rank: UInt64(rank[Int(id)]) << 16 | (0xFFFF - leftLength), id: id)
     }
 
     /// The model's spelling of a token, as UTF-8.

@@ -32,6 +32,9 @@ enum PreTokenizerStep: Sendable, Equatable {
         "falcon3": [.pattern(.llama3)],
     ]
 
+    /// `tokenizer.ggml.pre` names whose tokenizer.json sets `ignore_merges` (the Llama 3 family).
+    static let ignoresMerges: Set<String> = ["llama-bpe", "llama3", "llama-v3", "smaug-bpe", "dbrx", "falcon3"]
+
     /// Appends the pieces of `range` to `pieces`.
     func split(_ text: ScalarText, _ range: Range<Int>, into pieces: inout [Range<Int>]) {
         switch self {

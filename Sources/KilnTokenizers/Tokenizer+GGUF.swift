@@ -48,9 +48,10 @@ extension Tokenizer {
                 token.unicodeScalars.allSatisfy { ByteLevelAlphabet.byteForScalar[$0.value] != nil }
                     ? token : ByteLevelAlphabet.spell(token.utf8)
             }
+            // Llama 3's tokenizer.json sets `ignore_merges`: a piece that is itself a token is not merged.
             model = try BPEModel(
                 kind: .byteLevel, spellings: spellings, mergePairs: mergePairs, unknownID: nil, fuseUnknown: false,
-                ignoreMerges: false)
+                ignoreMerges: PreTokenizerStep.ignoresMerges.contains(preName))
             decoder = .byteLevel
             // A control token spelled outside the byte alphabet is a mislabel in the file; HF skips it.
             controlAllowed = { token in
@@ -61,14 +62,15 @@ extension Tokenizer {
                 token.unicodeScalars.contains(" ") && token.unicodeScalars.allSatisfy(Self.isPythonWhitespace)
                     ? String(repeating: "\u{2581}", count: token.unicodeScalars.count) : token
             }
-            let prefixSpace = vocabulary.addSpacePrefix ?? false
+            let prefixSpace = vocabulary.addSpacePrefix ?? true  // llama.cpp and SentencePiece default
             normalizers =
                 (prefixSpace ? [.prepend(Array("\u{2581}".utf8))] : []) + [
                     .replace(pattern: [0x20], content: Array("\u{2581}".utf8))
                 ]
             model = try BPEModel(
                 kind: .characters(byteFallback: true), spellings: spellings, mergePairs: mergePairs,
-                unknownID: vocabulary.unknownID, fuseUnknown: true, ignoreMerges: false)
+                unknownID: vocabulary.unknownID, fuseUnknown: true, ignoreMerges: false, scores: vocabulary.scores,
+                atomic: Set((0..<tokens.count).filter { vocabulary.tokenType($0) == .userDefined }.map(Int32.init)))
             decoder = .sentencePiece(stripLeadingSpaces: prefixSpace ? 1 : 0)
         default:
             throw .unsupported(
