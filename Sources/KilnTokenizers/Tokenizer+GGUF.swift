@@ -40,7 +40,7 @@ extension Tokenizer {
         switch vocabulary.model {
         case "gpt2":
             let preName = vocabulary.pre ?? "default"
-            guard let steps = PreTokenizerStep.ggufNames[preName] else { throw .unknownPreTokenizer(preName) }
+            guard let steps = try PreTokenizerStep.ggufSteps(preName) else { throw .unknownPreTokenizer(preName) }
             preTokenizer = steps
             if preName == "qwen2" { normalizers = [.nfc] }
             guard let mergePairs else { throw .malformed("a byte-level (gpt2) vocabulary needs tokenizer.ggml.merges") }
@@ -83,7 +83,9 @@ extension Tokenizer {
             switch vocabulary.tokenType(index) {
             case .control where controlAllowed(token):
                 added.append(AddedToken(id: Int32(index), content: token, special: true, normalized: false))
-            case .userDefined where model.pieceToID[ByteString(token)] != nil:
+            // Byte-level files store user-defined tokens as their text ("  " in GPT-NeoX), which the model
+            // cannot spell; SentencePiece files respell whitespace ones with "▁" and merge them instead.
+            case .userDefined where model.kind == .byteLevel || model.pieceToID[ByteString(token)] != nil:
                 added.append(AddedToken(id: Int32(index), content: token, special: false, normalized: false))
             default: break
             }

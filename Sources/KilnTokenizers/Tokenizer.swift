@@ -122,10 +122,16 @@ public final class Tokenizer: Sendable {
             model.encode(bytes, into: &output)
             return
         }
-        let text = ScalarText(utf8: bytes)
+        var text = ScalarText(utf8: bytes)
         var pieces = [0..<text.count]
         var next: [Range<Int>] = []
         for step in preTokenizer {
+            if step == .byteLevelAlphabet {
+                let original = text
+                text = ScalarText(byteLevel: bytes)
+                pieces = pieces.map { original.utf8Offsets[$0.lowerBound]..<original.utf8Offsets[$0.upperBound] }
+                continue
+            }
             next.removeAll(keepingCapacity: true)
             for piece in pieces { step.split(text, piece, into: &next) }
             swap(&pieces, &next)

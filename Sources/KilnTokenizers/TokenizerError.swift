@@ -18,7 +18,7 @@ public enum TokenizerError: Error, Sendable, Equatable, CustomStringConvertible 
         case .unsupported(let what): "unsupported tokenizer: \(what)"
         case .unknownPreTokenizer(let name):
             "unknown GGUF pre-tokenizer '\(name)'; known: "
-                + PreTokenizerStep.ggufNames.keys.sorted().joined(separator: ", ")
+                + PreTokenizerStep.ggufNames.sorted().joined(separator: ", ")
         case .invalidMerge(let what): "invalid BPE merge: \(what)"
         }
     }
