@@ -12,6 +12,10 @@ final class BPEModel: Sendable {
     enum Kind: Sendable, Equatable {
         case byteLevel
         case characters(byteFallback: Bool)
+        /// Not BPE: greedy longest-prefix WordPiece (WordPiece.swift).
+        case wordPiece(prefix: String, maxCharacters: Int)
+        /// Not BPE: Viterbi over piece scores (Unigram.swift).
+        case unigram(byteFallback: Bool)
     }
 
     enum Merges: Sendable {
@@ -42,6 +46,10 @@ final class BPEModel: Sendable {
     let unknownID: Int32?
     let fuseUnknown: Bool
     let ignoreMerges: Bool
+    /// Unigram log-probabilities. [vocab] for the unigram kind, else empty.
+    let scores: [Float]
+    /// Longest token spelling in scalars, which bounds the unigram lattice.
+    let longestPiece: Int
     private let cache = PieceCache()
     private static let cacheLimit = 200_000
     private static let cachedPieceLimit = 256
@@ -53,6 +61,7 @@ final class BPEModel: Sendable {
         ignoreMerges: Bool, scores: [Float]? = nil, atomic: Set<Int32> = []
     ) throws(TokenizerError) {
         self.kind = kind
+        if case .unigram = kind { self.scores = scores ?? [] } else { self.scores = [] }
         self.unknownID = unknownID
         self.fuseUnknown = fuseUnknown
         self.ignoreMerges = ignoreMerges
@@ -76,7 +85,7 @@ final class BPEModel: Sendable {
             let spelling: String
             switch kind {
             case .byteLevel: spelling = String(Unicode.Scalar(ByteLevelAlphabet.scalarForByte[byte])!)
-            case .characters: spelling = "<0x" + hex2(UInt8(byte)) + ">"
+            default: spelling = "<0x" + hex2(UInt8(byte)) + ">"
             }
             byteIDs[byte] = pieceToID[ByteString(spelling)] ?? -1
         }
@@ -114,6 +123,7 @@ final class BPEModel: Sendable {
         self.spellingLengths = lengths
         self.characterIDs = characterIDs
         self.byteIDs = byteIDs
+        self.longestPiece = Int(lengths.max() ?? 1)
     }
 
     /// Appends the tokens of one piece (raw UTF-8 for byte-level, normalized text otherwise).
@@ -124,12 +134,26 @@ final class BPEModel: Sendable {
             output.append(contentsOf: hit)
             return
         }
+        var symbols: [Int32]
+        switch kind {
+        case .wordPiece(let prefix, let maxCharacters):
+            symbols = wordPieceSymbols(piece, prefix: prefix, maxCharacters: maxCharacters)
+        case .unigram(let byteFallback):
+            symbols = unigramSymbols(piece, byteFallback: byteFallback)
+        case .byteLevel, .characters:
+            symbols = bpeSymbols(piece)
+        }
+        output.append(contentsOf: symbols)
+        if cacheable { cache.store(key, symbols, limit: Self.cacheLimit) }
+    }
+
+    private func bpeSymbols(_ piece: ArraySlice<UInt8>) -> [Int32] {
+        if ignoreMerges {
+            let spelled = kind == .byteLevel ? ByteString(Array(ByteLevelAlphabet.spell(piece).utf8)) : ByteString(piece)
+            if let whole = pieceToID[spelled] { return [whole] }
+        }
         var symbols = initialSymbols(piece)
-        if ignoreMerges, case .byteLevel = kind,
-            let whole = pieceToID[ByteString(Array(ByteLevelAlphabet.spell(piece).utf8))]
-        {
-            symbols = [whole]
-        } else {
+        do {
             switch merges {
             case .table(let table):
                 mergeSymbols(&symbols) { left, right in
@@ -141,8 +165,7 @@ final class BPEModel: Sendable {
                 mergeSymbols(&symbols) { left, right in vocabularyOrderRule(left, right, rank, &scratch) }
             }
         }
-        output.append(contentsOf: symbols)
-        if cacheable { cache.store(key, symbols, limit: Self.cacheLimit) }
+        return symbols
     }
 
     private func initialSymbols(_ piece: ArraySlice<UInt8>) -> [Int32] {
@@ -151,7 +174,9 @@ final class BPEModel: Sendable {
         switch kind {
         case .byteLevel:
             for byte in piece where byteIDs[Int(byte)] >= 0 { symbols.append(byteIDs[Int(byte)]) }
-        case .characters(let byteFallback):
+        case .wordPiece:
+            break
+        case .characters(let byteFallback), .unigram(let byteFallback):
             var lastWasUnknown = false
             var start = piece.startIndex
             var iterator = piece.makeIterator()

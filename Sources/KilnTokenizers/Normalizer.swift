@@ -8,6 +8,16 @@ enum NormalizerStep: Sendable, Equatable {
     case replace(pattern: [UInt8], content: [UInt8])
     /// `Prepend`: adds `content` in front of non-empty text.
     case prepend([UInt8])
+    /// `Replace` with a regex pattern.
+    case replaceRegex(Regex, content: [UInt8])
+    /// `BertNormalizer` (WordPiece.swift).
+    case bert(cleanText: Bool, chineseChars: Bool, stripAccents: Bool, lowercase: Bool)
+    /// `Lowercase`, per character with full mappings.
+    case lowercase
+    /// `StripAccents`: drops nonspacing marks.
+    case stripAccents
+    /// `Strip`: drops leading and/or trailing whitespace.
+    case strip(left: Bool, right: Bool)
 
     func apply(_ bytes: [UInt8]) -> [UInt8] {
         switch self {
@@ -28,6 +38,42 @@ enum NormalizerStep: Sendable, Equatable {
             return Self.replace(bytes, pattern, content)
         case .prepend(let content):
             return bytes.isEmpty ? bytes : content + bytes
+        case .replaceRegex(let regex, let content):
+            let text = ScalarText(utf8: bytes[...])
+            var out: [UInt8] = []
+            var previous = 0
+            for match in regex.matches(text.scalars, in: 0..<text.count) where !match.isEmpty {
+                out.append(contentsOf: bytes[text.utf8Offsets[previous]..<text.utf8Offsets[match.lowerBound]])
+                out.append(contentsOf: content)
+                previous = match.upperBound
+            }
+            out.append(contentsOf: bytes[text.utf8Offsets[previous]...])
+            return out
+        case .bert(let cleanText, let chineseChars, let stripAccents, let lowercase):
+            return Self.bert(
+                bytes, cleanText: cleanText, chineseChars: chineseChars, stripAccents: stripAccents,
+                lowercase: lowercase)
+        case .lowercase:
+            if bytes.allSatisfy({ $0 < 0x80 }) { return bytes.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 } }
+            var out = String.UnicodeScalarView()
+            for scalar in String(decoding: bytes, as: UTF8.self).unicodeScalars {
+                out.append(contentsOf: scalar.properties.lowercaseMapping.unicodeScalars)
+            }
+            return Array(String(out).utf8)
+        case .stripAccents:
+            let kept = String(decoding: bytes, as: UTF8.self).unicodeScalars.filter {
+                $0.properties.generalCategory != .nonspacingMark
+            }
+            return Array(String(String.UnicodeScalarView(kept)).utf8)
+        case .strip(let left, let right):
+            var scalars = Array(String(decoding: bytes, as: UTF8.self).unicodeScalars)
+            if right { while let last = scalars.last, last.properties.isWhitespace { scalars.removeLast() } }
+            if left, let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }) {
+                scalars.removeFirst(first)
+            } else if left {
+                scalars.removeAll()
+            }
+            return Array(String(String.UnicodeScalarView(scalars)).utf8)
         }
     }
 

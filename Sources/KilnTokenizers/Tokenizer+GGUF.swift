@@ -37,6 +37,8 @@ extension Tokenizer {
         var preTokenizer: [PreTokenizerStep] = []
         let decoder: DecoderKind
         var controlAllowed: (String) -> Bool = { _ in true }
+        var prefixIDs = vocabulary.addBOS == true ? [vocabulary.bosID].compactMap { $0 } : []
+        var suffixIDs = vocabulary.addEOS == true ? [vocabulary.eosID].compactMap { $0 } : []
         switch vocabulary.model {
         case "gpt2":
             let preName = vocabulary.pre ?? "default"
@@ -72,10 +74,26 @@ extension Tokenizer {
                 unknownID: vocabulary.unknownID, fuseUnknown: true, ignoreMerges: false, scores: vocabulary.scores,
                 atomic: Set((0..<tokens.count).filter { vocabulary.tokenType($0) == .userDefined }.map(Int32.init)))
             decoder = .sentencePiece(stripLeadingSpaces: prefixSpace ? 1 : 0)
+        case "bert":
+            // llama.cpp spells word-initial WordPiece tokens with a leading "▁" and continuations bare;
+            // Hugging Face's vocabulary has them bare and "##"-prefixed. Bracketed specials stay as they are.
+            let spellings = tokens.map { token in
+                if token.hasPrefix("[") && token.hasSuffix("]") { return token }
+                if token.unicodeScalars.first == "\u{2581}" { return String(token.unicodeScalars.dropFirst()) }
+                return "##" + token
+            }
+            model = try BPEModel(
+                kind: .wordPiece(prefix: "##", maxCharacters: 100), spellings: spellings, mergePairs: nil,
+                unknownID: vocabulary.unknownID, fuseUnknown: false, ignoreMerges: false)
+            normalizers = [.bert(cleanText: true, chineseChars: true, stripAccents: true, lowercase: true)]
+            preTokenizer = [.bert]
+            decoder = .wordPiece(prefix: "##", cleanup: true)
+            if vocabulary.addBOS ?? true { prefixIDs = [vocabulary.clsID ?? vocabulary.bosID].compactMap { $0 } }
+            if vocabulary.addEOS ?? true { suffixIDs = [vocabulary.sepID ?? vocabulary.eosID].compactMap { $0 } }
         default:
             throw .unsupported(
-                "tokenizer.ggml.model '\(vocabulary.model)'; Kiln reads 'gpt2' (byte-level BPE) and 'llama' (SentencePiece BPE)"
-            )
+                "tokenizer.ggml.model '\(vocabulary.model)'; Kiln reads 'gpt2' (byte-level BPE), 'llama' (SentencePiece "
+                    + "BPE) and 'bert' (WordPiece)")
         }
 
         var added: [AddedToken] = []
@@ -97,8 +115,7 @@ extension Tokenizer {
             Configuration(
                 model: model, normalizers: normalizers, preTokenizer: preTokenizer, addedTokens: added,
                 decoder: decoder,
-                prefixIDs: vocabulary.addBOS == true ? [vocabulary.bosID].compactMap { $0 } : [],
-                suffixIDs: vocabulary.addEOS == true ? [vocabulary.eosID].compactMap { $0 } : [],
+                prefixIDs: prefixIDs, suffixIDs: suffixIDs,
                 bosTokenID: vocabulary.bosID, eosTokenIDs: eos))
     }
 

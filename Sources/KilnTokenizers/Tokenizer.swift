@@ -15,6 +15,8 @@ public final class Tokenizer: Sendable {
     let prefixIDs: [Int32]
     let suffixIDs: [Int32]
     let table: TokenTable
+    let metaspace: MetaspaceRule?
+    let byteLevelPrefixSpace: Bool
 
     /// The id of the beginning-of-sequence token, if the checkpoint names one.
     public let bosTokenID: Int32?
@@ -31,6 +33,10 @@ public final class Tokenizer: Sendable {
         var suffixIDs: [Int32]
         var bosTokenID: Int32?
         var eosTokenIDs: [Int32]
+        /// A `Metaspace` pre-tokenizer, which Kiln supports as the last pre-tokenizer step.
+        var metaspace: MetaspaceRule? = nil
+        /// `ByteLevel(add_prefix_space: true)`: a space in front of each section of text.
+        var byteLevelPrefixSpace = false
     }
 
     init(_ configuration: Configuration) throws(TokenizerError) {
@@ -49,6 +55,8 @@ public final class Tokenizer: Sendable {
         decoder = configuration.decoder
         prefixIDs = configuration.prefixIDs
         suffixIDs = configuration.suffixIDs
+        metaspace = configuration.metaspace
+        byteLevelPrefixSpace = configuration.byteLevelPrefixSpace
         table = TokenTable(model: configuration.model, addedTokens: configuration.addedTokens, decoder: decoder)
         bosTokenID = configuration.bosTokenID
         var eos: [Int32] = []
@@ -93,18 +101,21 @@ public final class Tokenizer: Sendable {
         for segment in segments {
             switch segment {
             case .token(let id): output.append(id)
-            case .text(let range): encodeText(bytes[range], parseSpecial: parseSpecial, into: &output)
+            case .text(let range):
+                encodeText(bytes[range], parseSpecial: parseSpecial, atStart: range.lowerBound == 0, into: &output)
             }
         }
         if addSpecialTokens { output.append(contentsOf: suffixIDs) }
         return output
     }
 
-    private func encodeText(_ raw: ArraySlice<UInt8>, parseSpecial: Bool, into output: inout [Int32]) {
+    private func encodeText(
+        _ raw: ArraySlice<UInt8>, parseSpecial: Bool, atStart: Bool, into output: inout [Int32]
+    ) {
         var normalized = Array(raw)
         for step in normalizers { normalized = step.apply(normalized) }
         if normalizedMatcher.isEmpty {
-            encodeNormalized(normalized[...], into: &output)
+            encodeNormalized(normalized[...], atStart: atStart, into: &output)
             return
         }
         var segments: [TextSegment] = []
@@ -112,13 +123,16 @@ public final class Tokenizer: Sendable {
         for segment in segments {
             switch segment {
             case .token(let id): output.append(id)
-            case .text(let range): encodeNormalized(Array(normalized[range])[...], into: &output)
+            case .text(let range):
+                encodeNormalized(Array(normalized[range])[...], atStart: atStart && range.lowerBound == 0, into: &output)
             }
         }
     }
 
-    private func encodeNormalized(_ bytes: ArraySlice<UInt8>, into output: inout [Int32]) {
-        guard !preTokenizer.isEmpty else {
+    private func encodeNormalized(_ input: ArraySlice<UInt8>, atStart: Bool, into output: inout [Int32]) {
+        var bytes = input
+        if byteLevelPrefixSpace && bytes.first != 0x20 && !bytes.isEmpty { bytes = ([0x20] + bytes)[...] }
+        guard !preTokenizer.isEmpty || metaspace != nil else {
             model.encode(bytes, into: &output)
             return
         }
@@ -140,7 +154,12 @@ public final class Tokenizer: Sendable {
         for piece in pieces where !piece.isEmpty {
             let start = base + text.utf8Offsets[piece.lowerBound]
             let end = base + text.utf8Offsets[piece.upperBound]
-            model.encode(bytes[start..<end], into: &output)
+            if let metaspace {
+                let first = atStart && piece.lowerBound == 0
+                for part in metaspace.apply(bytes[start..<end], first: first) { model.encode(part[...], into: &output) }
+            } else {
+                model.encode(bytes[start..<end], into: &output)
+            }
         }
     }
 }
