@@ -109,6 +109,26 @@ public final class Tokenizer: Sendable {
         return output
     }
 
+    /// Token ids for text given as UTF-8 bytes, which must be valid UTF-8 (nothing is replaced).
+    public func encode(
+        utf8 bytes: some Collection<UInt8>, addSpecialTokens: Bool = true, parseSpecial: Bool = true
+    ) throws(TokenizerError) -> [Int32] {
+        let array = Array(bytes)
+        var iterator = array.makeIterator()
+        var decoder = UTF8()
+        var offset = 0
+        while true {
+            switch decoder.decode(&iterator) {
+            case .scalarValue(let scalar): offset += UTF8.width(scalar)
+            case .emptyInput:
+                return encode(
+                    String(decoding: array, as: UTF8.self), addSpecialTokens: addSpecialTokens,
+                    parseSpecial: parseSpecial)
+            case .error: throw .invalidUTF8(offset: offset)
+            }
+        }
+    }
+
     private func encodeText(
         _ raw: ArraySlice<UInt8>, parseSpecial: Bool, atStart: Bool, into output: inout [Int32]
     ) {

@@ -11,6 +11,8 @@ public enum TokenizerError: Error, Sendable, Equatable, CustomStringConvertible 
     case unknownPreTokenizer(String)
     /// A merge rule refers to a token missing from the vocabulary.
     case invalidMerge(String)
+    /// Text given as bytes is not valid UTF-8; the offset is that of the first bad byte.
+    case invalidUTF8(offset: Int)
 
     public var description: String {
         switch self {
@@ -20,6 +22,7 @@ public enum TokenizerError: Error, Sendable, Equatable, CustomStringConvertible 
             "unknown GGUF pre-tokenizer '\(name)'; known: "
                 + PreTokenizerStep.ggufNames.sorted().joined(separator: ", ")
         case .invalidMerge(let what): "invalid BPE merge: \(what)"
+        case .invalidUTF8(let offset): "the text is not valid UTF-8 (bad byte at offset \(offset))"
         }
     }
 }

@@ -103,4 +103,12 @@ extension ErrorTests {
             model: "gpt2", pre: "gpt2", tokens: ["a", "b", "ab"], merges: ["a b"], bosID: 99, addBOS: true)
         #expect(throws: TokenizerError.self) { try Tokenizer(gguf: vocabulary) }
     }
+
+    @Test func invalidUTF8Bytes() throws {
+        let tokenizer = try Tokenizer.fromTokenizerJSON(Self.json(Self.minimalBPE), config: nil)
+        #expect(throws: TokenizerError.invalidUTF8(offset: 2)) { try tokenizer.encode(utf8: [0x61, 0x62, 0xFF, 0x61]) }
+        #expect(throws: TokenizerError.invalidUTF8(offset: 1)) { try tokenizer.encode(utf8: [0x61, 0xE2, 0x82]) }
+        #expect(throws: TokenizerError.invalidUTF8(offset: 0)) { try tokenizer.encode(utf8: [0xED, 0xA0, 0x80]) }
+        #expect(try tokenizer.encode(utf8: Array("ab".utf8)) == tokenizer.encode("ab"))
+    }
 }
