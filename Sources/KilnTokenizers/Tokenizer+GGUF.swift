@@ -22,12 +22,11 @@ extension Tokenizer {
             var pairs: [(Substring, Substring)] = []
             pairs.reserveCapacity(merges.count)
             for (index, merge) in merges.enumerated() {
-                let parts = merge.split(separator: " ", omittingEmptySubsequences: false)
-                guard parts.count == 2 else {
+                guard let parts = Self.splitMerge(merge) else {
                     throw .malformed(
                         "tokenizer.ggml.merges[\(index)] = '\(merge)' is not two tokens separated by a space")
                 }
-                pairs.append((parts[0], parts[1]))
+                pairs.append(parts)
             }
             return pairs
         }
@@ -59,12 +58,13 @@ extension Tokenizer {
             controlAllowed = { token in
                 token.unicodeScalars.allSatisfy { ByteLevelAlphabet.byteForScalar[$0.value] != nil }
             }
-        case "llama":
+        case "llama", "gemma4":
             let spellings = tokens.map { token in
                 token.unicodeScalars.contains(" ") && token.unicodeScalars.allSatisfy(Self.isPythonWhitespace)
                     ? String(repeating: "\u{2581}", count: token.unicodeScalars.count) : token
             }
             let prefixSpace = vocabulary.addSpacePrefix ?? true  // llama.cpp and SentencePiece default
+            // Gemma 4 files carry their merges; llama ones derive them from scores.
             normalizers =
                 (prefixSpace ? [.prepend(Array("\u{2581}".utf8))] : []) + [
                     .replace(pattern: [0x20], content: Array("\u{2581}".utf8))
@@ -117,6 +117,18 @@ extension Tokenizer {
                 decoder: decoder,
                 prefixIDs: prefixIDs, suffixIDs: suffixIDs,
                 bosTokenID: vocabulary.bosID, eosTokenIDs: eos))
+    }
+
+    /// "left right" → (left, right), cut at the first space after the first character, as llama.cpp reads
+    /// merges. Scalars, not characters: a space followed by a combining mark is still a separator.
+    static func splitMerge(_ merge: String) -> (Substring, Substring)? {
+        let scalars = merge.unicodeScalars
+        guard !scalars.isEmpty else { return nil }
+        let start = scalars.index(after: scalars.startIndex)
+        guard let space = scalars[start...].firstIndex(of: " ") else { return nil }
+        let right = scalars[scalars.index(after: space)...]
+        guard !right.isEmpty else { return nil }
+        return (Substring(scalars[..<space]), Substring(right))
     }
 
     /// What Python's `str.strip()` removes, which decides the respelling in Hugging Face's conversion.

@@ -119,9 +119,10 @@ extension Tokenizer {
             if let pair = entry.array, pair.count == 2, let left = pair[0].string, let right = pair[1].string {
                 pairs.append((left[...], right[...]))
             } else if let text = entry.string {
-                let parts = text.split(separator: " ", omittingEmptySubsequences: false)
-                guard parts.count == 2 else { throw .malformed("model.merges[\(index)] '\(text)' is not two tokens") }
-                pairs.append((parts[0], parts[1]))
+                guard let parts = splitMerge(text) else {
+                    throw .malformed("model.merges[\(index)] '\(text)' is not two tokens")
+                }
+                pairs.append(parts)
             } else {
                 throw .malformed("model.merges[\(index)] is neither \"a b\" nor [\"a\", \"b\"]")
             }
