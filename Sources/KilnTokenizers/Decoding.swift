@@ -136,26 +136,28 @@ extension Tokenizer {
 }
 
 extension Tokenizer {
-    private static let cleanups: [(String, String)] = [
+    private static let cleanups: [([UInt8], [UInt8])] = [
         (" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"), (" 'm", "'m"),
         (" do not", " don't"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"),
-    ]
+    ].map { (Array($0.utf8), Array($1.utf8)) }
 
+    /// Works on bytes: "##" followed by a combining mark is one `Character` in Swift, not two.
     func decodeWordPiece(_ ids: [Int32], skipSpecialTokens: Bool, prefix: String, cleanup: Bool) -> String {
-        var out = ""
+        let prefixBytes = Array(prefix.utf8)
+        var out: [UInt8] = []
         var index = 0
         for id in ids where id >= 0 && Int(id) < table.count {
             if skipSpecialTokens && table.special[Int(id)] { continue }
-            var token = table.text(id)
+            var token = Array(table.text(id).utf8)
             if index > 0 {
-                if token.hasPrefix(prefix) { token.removeFirst(prefix.count) } else { token = " " + token }
+                if token.starts(with: prefixBytes) { token.removeFirst(prefixBytes.count) } else { token.insert(0x20, at: 0) }
             }
             if cleanup {
-                for (from, to) in Self.cleanups { token = token.replacingOccurrences(of: from, with: to) }
+                for (from, to) in Self.cleanups { token = NormalizerStep.replace(pattern: from, content: to).apply(token) }
             }
             out += token
             index += 1
         }
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 }
