@@ -25,15 +25,7 @@ enum NormalizerStep: Sendable, Equatable {
             // Text made only of scalars below U+0300 is invariant under NFC (none of them compose with a
             // predecessor); everything else goes through Foundation's normalizer.
             if self == .nfc && bytes.allSatisfy({ $0 < 0xCC }) { return bytes }
-            let text = String(decoding: bytes, as: UTF8.self)
-            let normalized: String
-            switch self {
-            case .nfc: normalized = text.precomposedStringWithCanonicalMapping
-            case .nfd: normalized = text.decomposedStringWithCanonicalMapping
-            case .nfkc: normalized = text.precomposedStringWithCompatibilityMapping
-            default: normalized = text.decomposedStringWithCompatibilityMapping
-            }
-            return Array(normalized.utf8)
+            return Self.normalizeInChunks(bytes, self)
         case .replace(let pattern, let content):
             return Self.replace(bytes, pattern, content)
         case .prepend(let content):
@@ -55,16 +47,27 @@ enum NormalizerStep: Sendable, Equatable {
                 lowercase: lowercase)
         case .lowercase:
             if bytes.allSatisfy({ $0 < 0x80 }) { return bytes.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 } }
-            var out = String.UnicodeScalarView()
+            var out: [UInt8] = []
+            out.reserveCapacity(bytes.count)
             for scalar in String(decoding: bytes, as: UTF8.self).unicodeScalars {
-                out.append(contentsOf: scalar.properties.lowercaseMapping.unicodeScalars)
+                if scalar.value < 0x80 {
+                    let v = UInt8(scalar.value)
+                    out.append(v >= 0x41 && v <= 0x5A ? v + 0x20 : v)
+                } else if !scalar.properties.changesWhenLowercased {
+                    UTF8.encode(scalar) { out.append($0) }
+                } else {
+                    out.append(contentsOf: scalar.properties.lowercaseMapping.utf8)
+                }
             }
-            return Array(String(out).utf8)
+            return out
         case .stripAccents:
-            let kept = String(decoding: bytes, as: UTF8.self).unicodeScalars.filter {
-                $0.properties.generalCategory != .nonspacingMark
+            var out: [UInt8] = []
+            out.reserveCapacity(bytes.count)
+            for scalar in String(decoding: bytes, as: UTF8.self).unicodeScalars
+            where scalar.value < 0x300 || scalar.properties.generalCategory != .nonspacingMark {
+                UTF8.encode(scalar) { out.append($0) }
             }
-            return Array(String(String.UnicodeScalarView(kept)).utf8)
+            return out
         case .strip(let left, let right):
             var scalars = Array(String(decoding: bytes, as: UTF8.self).unicodeScalars)
             if right { while let last = scalars.last, last.properties.isWhitespace { scalars.removeLast() } }
@@ -75,6 +78,35 @@ enum NormalizerStep: Sendable, Equatable {
             }
             return Array(String(String.UnicodeScalarView(scalars)).utf8)
         }
+    }
+
+    /// Foundation's normalizers take time quadratic in the length of their input here, so the text goes
+    /// through them in chunks. A chunk starts at an ASCII character (a starter that composes with nothing
+    /// before it) and runs up to the next one; a chunk of one ASCII character is already normalized.
+    static func normalizeInChunks(_ bytes: [UInt8], _ form: NormalizerStep) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count + bytes.count / 8)
+        var start = 0
+        let n = bytes.count
+        while start < n {
+            var end = start + 1
+            while end < n && bytes[end] >= 0x80 { end += 1 }
+            if end - start == 1 && bytes[start] < 0x80 {
+                out.append(bytes[start])
+            } else {
+                let text = String(decoding: bytes[start..<end], as: UTF8.self)
+                let normalized: String
+                switch form {
+                case .nfc: normalized = text.precomposedStringWithCanonicalMapping
+                case .nfd: normalized = text.decomposedStringWithCanonicalMapping
+                case .nfkc: normalized = text.precomposedStringWithCompatibilityMapping
+                default: normalized = text.decomposedStringWithCompatibilityMapping
+                }
+                out.append(contentsOf: normalized.utf8)
+            }
+            start = end
+        }
+        return out
     }
 
     private static func replace(_ bytes: [UInt8], _ pattern: [UInt8], _ content: [UInt8]) -> [UInt8] {

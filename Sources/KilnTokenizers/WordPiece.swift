@@ -59,20 +59,13 @@ extension NormalizerStep {
             }
             scalars.append(scalar)
         }
-        var text = String(scalars)
+        let text = String(scalars)
+        var out = Array(text.utf8)
         if stripAccents {
-            text = String(
-                String.UnicodeScalarView(
-                    text.decomposedStringWithCanonicalMapping.unicodeScalars.filter {
-                        $0.properties.generalCategory != .nonspacingMark
-                    }))
+            out = NormalizerStep.stripAccents.apply(NormalizerStep.nfd.apply(out))
         }
-        if lowercase {
-            var lowered = String.UnicodeScalarView()
-            for scalar in text.unicodeScalars { lowered.append(contentsOf: scalar.properties.lowercaseMapping.unicodeScalars) }
-            text = String(lowered)
-        }
-        return Array(text.utf8)
+        if lowercase { out = NormalizerStep.lowercase.apply(out) }
+        return out
     }
 
     private static func isBertControl(_ scalar: Unicode.Scalar) -> Bool {
