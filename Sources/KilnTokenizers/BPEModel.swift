@@ -48,8 +48,10 @@ final class BPEModel: Sendable {
     let ignoreMerges: Bool
     /// Unigram log-probabilities. [vocab] for the unigram kind, else empty.
     let scores: [Float]
-    /// Longest token spelling in scalars, which bounds the unigram lattice.
-    let longestPiece: Int
+    /// Unigram: the byte trie of every token spelling, for the lattice's prefix search.
+    let trie: ByteTrie?
+    /// Unigram: the score of an unknown character, 10 below the worst token.
+    let unknownScore: Double
     private let cache = PieceCache()
     private static let cacheLimit = 200_000
     private static let cachedPieceLimit = 256
@@ -61,7 +63,15 @@ final class BPEModel: Sendable {
         ignoreMerges: Bool, scores: [Float]? = nil, atomic: Set<Int32> = []
     ) throws(TokenizerError) {
         self.kind = kind
-        if case .unigram = kind { self.scores = scores ?? [] } else { self.scores = [] }
+        if case .unigram = kind {
+            self.scores = scores ?? []
+            self.trie = ByteTrie(spellings)
+            self.unknownScore = Double(scores?.min() ?? 0) - 10
+        } else {
+            self.scores = []
+            self.trie = nil
+            self.unknownScore = 0
+        }
         self.unknownID = unknownID
         self.fuseUnknown = fuseUnknown
         self.ignoreMerges = ignoreMerges
@@ -123,7 +133,6 @@ final class BPEModel: Sendable {
         self.spellingLengths = lengths
         self.characterIDs = characterIDs
         self.byteIDs = byteIDs
-        self.longestPiece = Int(lengths.max() ?? 1)
     }
 
     /// Appends the tokens of one piece (raw UTF-8 for byte-level, normalized text otherwise).

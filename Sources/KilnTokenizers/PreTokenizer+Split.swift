@@ -30,13 +30,15 @@ struct SplitRule: Sendable, Equatable {
     static let whitespaceSplit = SplitRule(matcher: .runs(whitespaceSet), behavior: .removed)
     /// `Punctuation`: ASCII punctuation and Unicode P* categories, one scalar per match.
     static func punctuation(_ behavior: Behavior) -> SplitRule {
-        var set = ScalarSet(items: [
+        SplitRule(matcher: .scalars(punctuationSet), behavior: behavior)
+    }
+
+    static let punctuationSet = RegexParser.finished(
+        ScalarSet(items: [
             .range(0x21, 0x2F), .range(0x3A, 0x40), .range(0x5B, 0x60), .range(0x7B, 0x7E),
             .category(UnicodeClass.named("P")!),
-        ])
-        set.finish()
-        return SplitRule(matcher: .scalars(set), behavior: behavior)
-    }
+        ]))
+    static let isolatedPunctuation = punctuation(.isolated)
 
     /// Appends the pieces of `range` to `pieces`.
     func split(_ text: ScalarText, _ range: Range<Int>, into pieces: inout [Range<Int>]) {

@@ -55,7 +55,7 @@ enum PreTokenizerStep: Sendable, Equatable {
         case .bert:
             var words: [Range<Int>] = []
             SplitRule.whitespaceSplit.split(text, range, into: &words)
-            for word in words { SplitRule.punctuation(.isolated).split(text, word, into: &pieces) }
+            for word in words { SplitRule.isolatedPunctuation.split(text, word, into: &pieces) }
         case .literalMergedWithPrevious(let delimiter), .literalIsolated(let delimiter):
             guard !delimiter.isEmpty else {
                 pieces.append(range)

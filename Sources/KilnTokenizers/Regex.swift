@@ -137,7 +137,11 @@ enum UnicodeClass: Sendable, Equatable {
 
     /// `\p{NAME}` for a general category or category group.
     static func named(_ name: String) -> UnicodeClass? {
-        let table: [String: [Unicode.GeneralCategory]] = [
+        let key = name.hasPrefix("Is") ? String(name.dropFirst(2)) : name
+        return categoryTable[key].map { .categories($0) }
+    }
+
+    private static let categoryTable: [String: [Unicode.GeneralCategory]] = [
             "L": [.uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter],
             "Lu": [.uppercaseLetter], "Ll": [.lowercaseLetter], "Lt": [.titlecaseLetter], "Lm": [.modifierLetter],
             "Lo": [.otherLetter],
@@ -157,7 +161,4 @@ enum UnicodeClass: Sendable, Equatable {
             "Z": [.spaceSeparator, .lineSeparator, .paragraphSeparator], "Zs": [.spaceSeparator],
             "C": [.control, .format, .surrogate, .privateUse, .unassigned], "Cc": [.control], "Cf": [.format],
         ]
-        let key = name.hasPrefix("Is") ? String(name.dropFirst(2)) : name
-        return table[key].map { .categories($0) }
-    }
 }

@@ -9,19 +9,23 @@ extension BPEModel {
         boundaries.append(piece.endIndex)
         let n = boundaries.count - 1
         guard n > 0 else { return [] }
-        let unknownScore = Double(scores.min() ?? 0) - 10
         // best[i]: the best path covering the first i characters. [n + 1]
         var bestScore = [Double](repeating: 0, count: n + 1)
         var bestStart = [Int](repeating: -1, count: n + 1)
         var bestID = [Int32](repeating: -1, count: n + 1)
-        var key = ByteString([])
+        // Scalar index of each byte offset that starts a scalar (or ends the piece). [piece.count + 1]
+        var scalarAt = [Int](repeating: -1, count: piece.count + 1)
+        for (index, offset) in boundaries.enumerated() { scalarAt[offset - piece.startIndex] = index }
+        var matches: [(Int, Int32)] = []
         for start in 0..<n where start == 0 || bestStart[start] >= 0 {
             let base = bestScore[start]
             var hasSingle = false
-            for end in (start + 1)...min(n, start + longestPiece) {
-                key.bytes.removeAll(keepingCapacity: true)
-                key.bytes.append(contentsOf: piece[boundaries[start]..<boundaries[end]])
-                guard let id = pieceToID[key] else { continue }
+            matches.removeAll(keepingCapacity: true)
+            trie?.prefixes(of: piece[boundaries[start]...]) { length, id in
+                let end = scalarAt[boundaries[start] - piece.startIndex + length]
+                if end >= 0 { matches.append((end, id)) }
+            }
+            for (end, id) in matches {
                 let candidate = base + Double(scores[Int(id)])
                 if bestStart[end] < 0 || candidate > bestScore[end] {
                     bestScore[end] = candidate
@@ -66,5 +70,45 @@ extension BPEModel {
             }
         }
         return out
+    }
+}
+
+/// A byte trie over token spellings: transitions keyed by (node << 8 | byte), the token id at each node
+/// that ends a spelling.
+struct ByteTrie: Sendable {
+    private var transitions: [UInt64: Int32] = [:]
+    private var terminal: [Int32] = [-1]  // [nodes]
+
+    init(_ spellings: [String]) {
+        transitions.reserveCapacity(spellings.count * 4)
+        for (id, spelling) in spellings.enumerated() {
+            var node: Int32 = 0
+            for byte in spelling.utf8 {
+                let key = UInt64(node) << 8 | UInt64(byte)
+                if let child = transitions[key] {
+                    node = child
+                } else {
+                    let child = Int32(terminal.count)
+                    terminal.append(-1)
+                    transitions[key] = child
+                    node = child
+                }
+            }
+            terminal[Int(node)] = Int32(id)  // a repeated spelling resolves to its last id
+        }
+    }
+
+    /// Calls `found(byteLength, id)` for every spelling that is a prefix of `bytes`, shortest first.
+    @inline(__always)
+    func prefixes(of bytes: ArraySlice<UInt8>, _ found: (Int, Int32) -> Void) {
+        var node: Int32 = 0
+        var length = 0
+        for byte in bytes {
+            guard let child = transitions[UInt64(node) << 8 | UInt64(byte)] else { return }
+            node = child
+            length += 1
+            let id = terminal[Int(node)]
+            if id >= 0 { found(length, id) }
+        }
     }
 }
