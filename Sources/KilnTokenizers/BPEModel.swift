@@ -158,7 +158,8 @@ final class BPEModel: Sendable {
 
     private func bpeSymbols(_ piece: ArraySlice<UInt8>) -> [Int32] {
         if ignoreMerges {
-            let spelled = kind == .byteLevel ? ByteString(Array(ByteLevelAlphabet.spell(piece).utf8)) : ByteString(piece)
+            let spelled =
+                kind == .byteLevel ? ByteString(Array(ByteLevelAlphabet.spell(piece).utf8)) : ByteString(piece)
             if let whole = pieceToID[spelled] { return [whole] }
         }
         var symbols = initialSymbols(piece)

@@ -150,10 +150,16 @@ extension Tokenizer {
             if skipSpecialTokens && table.special[Int(id)] { continue }
             var token = Array(table.text(id).utf8)
             if index > 0 {
-                if token.starts(with: prefixBytes) { token.removeFirst(prefixBytes.count) } else { token.insert(0x20, at: 0) }
+                if token.starts(with: prefixBytes) {
+                    token.removeFirst(prefixBytes.count)
+                } else {
+                    token.insert(0x20, at: 0)
+                }
             }
             if cleanup {
-                for (from, to) in Self.cleanups { token = NormalizerStep.replace(pattern: from, content: to).apply(token) }
+                for (from, to) in Self.cleanups {
+                    token = NormalizerStep.replace(pattern: from, content: to).apply(token)
+                }
             }
             out += token
             index += 1

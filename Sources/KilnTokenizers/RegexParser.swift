@@ -95,7 +95,9 @@ struct RegexParser {
         var j = i + 1
         func number() -> Int? {
             var value: Int?
-            while j < scalars.count, let d = scalars[j].properties.numericType == .decimal ? Int(String(scalars[j])) : nil {
+            while j < scalars.count,
+                let d = scalars[j].properties.numericType == .decimal ? Int(String(scalars[j])) : nil
+            {
                 value = (value ?? 0) * 10 + d
                 j += 1
             }

@@ -142,11 +142,13 @@ extension Tokenizer {
             case "Replace", "ByteFallback", "Fuse": continue
             case "Strip": strip = step["start"]?.int ?? 0
             case "Metaspace":
-                let scheme = step["prepend_scheme"]?.string ?? (step["add_prefix_space"]?.bool ?? true ? "always" : "never")
+                let scheme =
+                    step["prepend_scheme"]?.string ?? (step["add_prefix_space"]?.bool ?? true ? "always" : "never")
                 strip = scheme == "never" ? 0 : 1
             case let other:
                 throw .unsupported(
-                    "decoder '\(other)'; supported: ByteLevel, WordPiece, Metaspace, Replace, ByteFallback, Fuse, Strip")
+                    "decoder '\(other)'; supported: ByteLevel, WordPiece, Metaspace, Replace, ByteFallback, Fuse, Strip"
+                )
             }
         }
         return .sentencePiece(stripLeadingSpaces: strip)

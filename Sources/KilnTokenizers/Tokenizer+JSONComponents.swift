@@ -25,7 +25,8 @@ extension Tokenizer {
             let lowercase = json["lowercase"]?.bool ?? true
             return [
                 .bert(
-                    cleanText: json["clean_text"]?.bool ?? true, chineseChars: json["handle_chinese_chars"]?.bool ?? true,
+                    cleanText: json["clean_text"]?.bool ?? true,
+                    chineseChars: json["handle_chinese_chars"]?.bool ?? true,
                     stripAccents: json["strip_accents"]?.bool ?? lowercase, lowercase: lowercase)
             ]
         case "Sequence":
@@ -85,7 +86,9 @@ extension Tokenizer {
         case "WhitespaceSplit":
             parts.steps = [.split(SplitRule.whitespaceSplit)]
         case "Whitespace":
-            parts.steps = [.split(SplitRule(matcher: .regex(try Regex(#"\w+|[^\w\s]+"#)), behavior: .removed, invert: true))]
+            parts.steps = [
+                .split(SplitRule(matcher: .regex(try Regex(#"\w+|[^\w\s]+"#)), behavior: .removed, invert: true))
+            ]
         case "BertPreTokenizer":
             parts.steps = [.bert]
         case "Metaspace":
@@ -124,7 +127,11 @@ extension Tokenizer {
         let invert = json["invert"]?.bool ?? false
         if let regex = json["pattern"]?["Regex"]?.string {
             let matcher: SplitRule.Matcher
-            if let known = SplitPattern(regex: regex) { matcher = .known(known) } else { matcher = .regex(try Regex(regex)) }
+            if let known = SplitPattern(regex: regex) {
+                matcher = .known(known)
+            } else {
+                matcher = .regex(try Regex(regex))
+            }
             return SplitRule(matcher: matcher, behavior: behavior, invert: invert)
         }
         guard let literal = json["pattern"]?["String"]?.string else {

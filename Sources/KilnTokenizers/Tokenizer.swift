@@ -144,7 +144,8 @@ public final class Tokenizer: Sendable {
             switch segment {
             case .token(let id): output.append(id)
             case .text(let range):
-                encodeNormalized(Array(normalized[range])[...], atStart: atStart && range.lowerBound == 0, into: &output)
+                encodeNormalized(
+                    Array(normalized[range])[...], atStart: atStart && range.lowerBound == 0, into: &output)
             }
         }
     }

@@ -67,7 +67,8 @@ struct Tokenize: ParsableCommand {
                 ids.append(id)
             }
             let text = tokenizer.decode(ids, skipSpecialTokens: noSpecial)
-            let json = try JSONSerialization.data(withJSONObject: text, options: [.fragmentsAllowed, .withoutEscapingSlashes])
+            let json = try JSONSerialization.data(
+                withJSONObject: text, options: [.fragmentsAllowed, .withoutEscapingSlashes])
             return String(decoding: json, as: UTF8.self)
         }
         guard let text = try? JSONDecoder().decode(String.self, from: line) else {

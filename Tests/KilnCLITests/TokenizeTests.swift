@@ -56,7 +56,10 @@ import Testing
             ["tokenize", "--model", model, "--input", try input("bad1.jsonl", "\"ok\"\n42\n")],
             mentions: ["bad1.jsonl:2", "not a JSON string"])
         try tester.expectClearError(
-            ["tokenize", "--model", model, "--input", try input("bad2.jsonl", Data([0x22, 0xFF, 0x22, 0x0A])), "--no-special"],
+            [
+                "tokenize", "--model", model, "--input", try input("bad2.jsonl", Data([0x22, 0xFF, 0x22, 0x0A])),
+                "--no-special",
+            ],
             mentions: ["bad2.jsonl:1", "not valid UTF-8"])
         try tester.expectClearError(
             ["tokenize", "--model", model, "--decode", "--input", try input("bad3.jsonl", "[1]\n[3, 7]\n")],

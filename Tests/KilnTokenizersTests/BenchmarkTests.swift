@@ -69,7 +69,8 @@ import Testing
         let t0 = Date()
         let ids = tokenizer.encode(text, addSpecialTokens: false)
         let seconds = Date().timeIntervalSince(t0)
-        print("qwen35 (regex engine): first call \(String(format: "%.2f", Double(text.utf8.count) / 1e6 / seconds)) MB/s")
+        print(
+            "qwen35 (regex engine): first call \(String(format: "%.2f", Double(text.utf8.count) / 1e6 / seconds)) MB/s")
         #expect(ids.count > 100_000)
     }
 }

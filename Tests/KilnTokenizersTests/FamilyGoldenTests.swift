@@ -28,7 +28,8 @@ import Testing
     }
 
     static let families = [
-        Family(name: "minilm", directory: TestData.packageRoot.appendingPathComponent("Tests/goldens/tokenizers/minilm")),
+        Family(
+            name: "minilm", directory: TestData.packageRoot.appendingPathComponent("Tests/goldens/tokenizers/minilm")),
         Family(name: "nomic-unigram", directory: VocabFileTests.directory.appendingPathComponent("unigram-nomic")),
     ]
 
