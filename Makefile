@@ -19,10 +19,12 @@ release:
 models:
 	scripts/fetch_models.sh smollm2 gemma3 qwen2.5
 
-# Hugging Face directories converted by transformers from the GGUF files (the safetensors path's test data).
+# Hugging Face directories converted by transformers from the GGUF files (the safetensors path's test data),
+# and the tokenizer test vocabularies (models/vocabs).
 reference: models
 	scripts/reference/setup.sh
 	scripts/reference/convert.sh smollm2 gemma3 qwen2.5
+	scripts/fetch_tokenizer_vocabs.sh
 
 # Quick start: install, build, and generate text with the default model.
 run: setup release

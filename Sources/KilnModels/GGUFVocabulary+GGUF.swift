@@ -18,6 +18,7 @@ extension GGUFVocabulary {
             tokenTypes: key("token_type")?.ints?.map { Int32(truncatingIfNeeded: $0) }, merges: key("merges")?.strings,
             bosID: id("bos_token_id"), eosID: id("eos_token_id"), unknownID: id("unknown_token_id"),
             paddingID: id("padding_token_id"), eotID: id("eot_token_id"), addBOS: key("add_bos_token")?.bool,
-            addEOS: key("add_eos_token")?.bool, addSpacePrefix: key("add_space_prefix")?.bool)
+            addEOS: key("add_eos_token")?.bool, addSpacePrefix: key("add_space_prefix")?.bool,
+            clsID: id("cls_token_id"), sepID: id("seperator_token_id") ?? id("separator_token_id"))
     }
 }

@@ -18,12 +18,7 @@ public struct LoadedModel: Sendable {
         case .gguf(let gguf):
             tokenizer = try Tokenizer(gguf: GGUFVocabulary(gguf: gguf))
         case .huggingFace(let hf):
-            let jsonPath = hf.directory + "/tokenizer.json"
-            guard let json = FileManager.default.contents(atPath: jsonPath) else {
-                throw ModelError(jsonPath, "file not found (the model directory needs its tokenizer.json)")
-            }
-            let config = FileManager.default.contents(atPath: hf.directory + "/tokenizer_config.json")
-            tokenizer = try Tokenizer.fromTokenizerJSON(json, config: config)
+            tokenizer = try TokenizerLoader.load(directory: hf.directory)
             switch hf.generationConfig?["eos_token_id"] {
             case let id as Int: stops.insert(Int32(id))
             case let ids as [Int]: stops.formUnion(ids.map(Int32.init))

@@ -12,6 +12,10 @@ final class BPEModel: Sendable {
     enum Kind: Sendable, Equatable {
         case byteLevel
         case characters(byteFallback: Bool)
+        /// Not BPE: greedy longest-prefix WordPiece (WordPiece.swift).
+        case wordPiece(prefix: String, maxCharacters: Int)
+        /// Not BPE: Viterbi over piece scores (Unigram.swift).
+        case unigram(byteFallback: Bool)
     }
 
     enum Merges: Sendable {
@@ -20,8 +24,10 @@ final class BPEModel: Sendable {
         /// Any pair whose concatenated spelling is a token merges, the token that comes first in the
         /// vocabulary first, a longer left part first between two splits of the same token. This is the
         /// merge list Hugging Face derives for a GGUF SentencePiece vocabulary (`generate_merges` over
-        /// token positions), computed lazily instead of stored.
-        case vocabularyOrder
+        /// token positions), computed lazily instead of stored. `rank` orders the merged tokens: by
+        /// descending SentencePiece score where the file has scores (as Hugging Face's SentencePiece
+        /// conversion sorts its merges), else by id. [vocab]
+        case vocabularyOrder(rank: [Int32])
     }
 
     let kind: Kind
@@ -40,16 +46,32 @@ final class BPEModel: Sendable {
     let unknownID: Int32?
     let fuseUnknown: Bool
     let ignoreMerges: Bool
+    /// Unigram log-probabilities. [vocab] for the unigram kind, else empty.
+    let scores: [Float]
+    /// Unigram: the byte trie of every token spelling, for the lattice's prefix search.
+    let trie: ByteTrie?
+    /// Unigram: the score of an unknown character, 10 below the worst token.
+    let unknownScore: Double
     private let cache = PieceCache()
     private static let cacheLimit = 200_000
     private static let cachedPieceLimit = 256
 
-    /// `mergePairs` are (left, right) spellings, best first; nil derives merges from the vocabulary order.
+    /// `mergePairs` are (left, right) spellings, best first; nil derives merges from the vocabulary order,
+    /// or from `scores` (higher merges first) when given, `atomic` (user-defined) tokens before all others.
     init(
         kind: Kind, spellings: [String], mergePairs: [(Substring, Substring)]?, unknownID: Int32?, fuseUnknown: Bool,
-        ignoreMerges: Bool
+        ignoreMerges: Bool, scores: [Float]? = nil, atomic: Set<Int32> = []
     ) throws(TokenizerError) {
         self.kind = kind
+        if case .unigram = kind {
+            self.scores = scores ?? []
+            self.trie = ByteTrie(spellings)
+            self.unknownScore = Double(scores?.min() ?? 0) - 10
+        } else {
+            self.scores = []
+            self.trie = nil
+            self.unknownScore = 0
+        }
         self.unknownID = unknownID
         self.fuseUnknown = fuseUnknown
         self.ignoreMerges = ignoreMerges
@@ -73,7 +95,7 @@ final class BPEModel: Sendable {
             let spelling: String
             switch kind {
             case .byteLevel: spelling = String(Unicode.Scalar(ByteLevelAlphabet.scalarForByte[byte])!)
-            case .characters: spelling = "<0x" + hex2(UInt8(byte)) + ">"
+            default: spelling = "<0x" + hex2(UInt8(byte)) + ">"
             }
             byteIDs[byte] = pieceToID[ByteString(spelling)] ?? -1
         }
@@ -94,7 +116,17 @@ final class BPEModel: Sendable {
             }
             self.merges = .table(table)
         } else {
-            self.merges = .vocabularyOrder
+            var rank = (0..<Int32(spellings.count)).map { $0 }
+            if let scores, scores.count == spellings.count {
+                // SentencePiece matches user-defined pieces whole, so they merge before any scored piece.
+                let order = (0..<spellings.count).sorted { a, b in
+                    let (atomicA, atomicB) = (atomic.contains(Int32(a)), atomic.contains(Int32(b)))
+                    if atomicA != atomicB { return atomicA }
+                    return scores[a] != scores[b] ? scores[a] > scores[b] : a < b
+                }
+                for (position, id) in order.enumerated() { rank[id] = Int32(position) }
+            }
+            self.merges = .vocabularyOrder(rank: rank)
         }
         self.spellingBytes = bytes
         self.spellingOffsets = offsets
@@ -111,25 +143,39 @@ final class BPEModel: Sendable {
             output.append(contentsOf: hit)
             return
         }
+        var symbols: [Int32]
+        switch kind {
+        case .wordPiece(let prefix, let maxCharacters):
+            symbols = wordPieceSymbols(piece, prefix: prefix, maxCharacters: maxCharacters)
+        case .unigram(let byteFallback):
+            symbols = unigramSymbols(piece, byteFallback: byteFallback)
+        case .byteLevel, .characters:
+            symbols = bpeSymbols(piece)
+        }
+        output.append(contentsOf: symbols)
+        if cacheable { cache.store(key, symbols, limit: Self.cacheLimit) }
+    }
+
+    private func bpeSymbols(_ piece: ArraySlice<UInt8>) -> [Int32] {
+        if ignoreMerges {
+            let spelled =
+                kind == .byteLevel ? ByteString(Array(ByteLevelAlphabet.spell(piece).utf8)) : ByteString(piece)
+            if let whole = pieceToID[spelled] { return [whole] }
+        }
         var symbols = initialSymbols(piece)
-        if ignoreMerges, case .byteLevel = kind,
-            let whole = pieceToID[ByteString(Array(ByteLevelAlphabet.spell(piece).utf8))]
-        {
-            symbols = [whole]
-        } else {
+        do {
             switch merges {
             case .table(let table):
                 mergeSymbols(&symbols) { left, right in
                     table[UInt64(UInt32(bitPattern: left)) << 32 | UInt64(UInt32(bitPattern: right))]
                 }
-            case .vocabularyOrder:
+            case .vocabularyOrder(let rank):
                 var scratch = ByteString([])
                 scratch.bytes.reserveCapacity(64)
-                mergeSymbols(&symbols) { left, right in vocabularyOrderRule(left, right, &scratch) }
+                mergeSymbols(&symbols) { left, right in vocabularyOrderRule(left, right, rank, &scratch) }
             }
         }
-        output.append(contentsOf: symbols)
-        if cacheable { cache.store(key, symbols, limit: Self.cacheLimit) }
+        return symbols
     }
 
     private func initialSymbols(_ piece: ArraySlice<UInt8>) -> [Int32] {
@@ -138,7 +184,9 @@ final class BPEModel: Sendable {
         switch kind {
         case .byteLevel:
             for byte in piece where byteIDs[Int(byte)] >= 0 { symbols.append(byteIDs[Int(byte)]) }
-        case .characters(let byteFallback):
+        case .wordPiece:
+            break
+        case .characters(let byteFallback), .unigram(let byteFallback):
             var lastWasUnknown = false
             var start = piece.startIndex
             var iterator = piece.makeIterator()
@@ -163,13 +211,15 @@ final class BPEModel: Sendable {
     }
 
     /// `scratch` is reused for the joined spelling so that a lookup allocates nothing.
-    private func vocabularyOrderRule(_ left: Int32, _ right: Int32, _ scratch: inout ByteString) -> MergeRule? {
+    private func vocabularyOrderRule(
+        _ left: Int32, _ right: Int32, _ rank: [Int32], _ scratch: inout ByteString
+    ) -> MergeRule? {
         scratch.bytes.removeAll(keepingCapacity: true)
         scratch.bytes.append(contentsOf: spelling(left))
         scratch.bytes.append(contentsOf: spelling(right))
         guard let id = pieceToID[scratch] else { return nil }
         let leftLength = UInt64(spellingLengths[Int(left)])
-        return MergeRule(rank: UInt64(id) << 16 | (0xFFFF - leftLength), id: id)
+        return MergeRule(rank: UInt64(rank[Int(id)]) << 16 | (0xFFFF - leftLength), id: id)
     }
 
     /// The model's spelling of a token, as UTF-8.

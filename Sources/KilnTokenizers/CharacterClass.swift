@@ -59,5 +59,12 @@ struct ScalarText {
         utf8Offsets.append(offset)
     }
 
+    /// The byte-level spelling of `bytes`: scalar i stands for byte i, and offsets stay those of `bytes`.
+    init(byteLevel bytes: ArraySlice<UInt8>) {
+        scalars = bytes.map { ByteLevelAlphabet.scalarForByte[Int($0)] }
+        classes = scalars.map { CharacterClass.of($0) }
+        utf8Offsets = Array(0...bytes.count)
+    }
+
     var count: Int { scalars.count }
 }

@@ -6,6 +6,9 @@ enum DecoderKind: Sendable, Equatable {
     /// `Replace("▁", " ")` + `ByteFallback` + `Fuse` (+ `Strip` of leading spaces): `<0xNN>` tokens stand
     /// for bytes; a run of them that is not valid UTF-8 becomes one U+FFFD per byte.
     case sentencePiece(stripLeadingSpaces: Int)
+    /// `WordPiece`: tokens joined by spaces, except continuations, whose prefix ("##") is dropped;
+    /// `cleanup` removes the space before punctuation and contractions.
+    case wordPiece(prefix: String, cleanup: Bool)
 }
 
 /// Per-id facts used by decoding and lookup, covering model tokens and added tokens.
@@ -54,6 +57,8 @@ struct TokenTable: Sendable {
             case .byteLevel:
                 let text = String(decoding: spelling, as: UTF8.self)
                 bytes.append(contentsOf: ByteLevelAlphabet.unspell(text) ?? spelling)
+            case .wordPiece:
+                bytes.append(contentsOf: spelling)
             case .sentencePiece:
                 if let byte = Self.byteFallbackValue(spelling) {
                     byteValue[id] = Int16(byte)
@@ -91,6 +96,9 @@ struct TokenTable: Sendable {
 extension Tokenizer {
     /// The text of `ids`, as Hugging Face `tokenizers` decodes them.
     public func decode(_ ids: [Int32], skipSpecialTokens: Bool = false) -> String {
+        if case .wordPiece(let prefix, let cleanup) = decoder {
+            return decodeWordPiece(ids, skipSpecialTokens: skipSpecialTokens, prefix: prefix, cleanup: cleanup)
+        }
         var output: [UInt8] = []
         var pendingBytes: [UInt8] = []
         func flush() {
@@ -124,5 +132,38 @@ extension Tokenizer {
     public func tokenBytes(_ id: Int32) -> [UInt8] {
         guard id >= 0 && Int(id) < table.count else { return [] }
         return Array(table.bytes(id))
+    }
+}
+
+extension Tokenizer {
+    private static let cleanups: [([UInt8], [UInt8])] = [
+        (" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"), (" 'm", "'m"),
+        (" do not", " don't"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"),
+    ].map { (Array($0.utf8), Array($1.utf8)) }
+
+    /// Works on bytes: "##" followed by a combining mark is one `Character` in Swift, not two.
+    func decodeWordPiece(_ ids: [Int32], skipSpecialTokens: Bool, prefix: String, cleanup: Bool) -> String {
+        let prefixBytes = Array(prefix.utf8)
+        var out: [UInt8] = []
+        var index = 0
+        for id in ids where id >= 0 && Int(id) < table.count {
+            if skipSpecialTokens && table.special[Int(id)] { continue }
+            var token = Array(table.text(id).utf8)
+            if index > 0 {
+                if token.starts(with: prefixBytes) {
+                    token.removeFirst(prefixBytes.count)
+                } else {
+                    token.insert(0x20, at: 0)
+                }
+            }
+            if cleanup {
+                for (from, to) in Self.cleanups {
+                    token = NormalizerStep.replace(pattern: from, content: to).apply(token)
+                }
+            }
+            out += token
+            index += 1
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }

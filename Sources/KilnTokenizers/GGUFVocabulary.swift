@@ -22,6 +22,9 @@ public struct GGUFVocabulary: Sendable, Equatable {
     public var unknownID: Int32?
     public var paddingID: Int32?
     public var eotID: Int32?
+    /// WordPiece (BERT) vocabularies: `tokenizer.ggml.cls_token_id` and `seperator_token_id`.
+    public var clsID: Int32?
+    public var sepID: Int32?
     public var addBOS: Bool?
     public var addEOS: Bool?
     public var addSpacePrefix: Bool?
@@ -30,7 +33,7 @@ public struct GGUFVocabulary: Sendable, Equatable {
         model: String, pre: String? = nil, tokens: [String], scores: [Float]? = nil, tokenTypes: [Int32]? = nil,
         merges: [String]? = nil, bosID: Int32? = nil, eosID: Int32? = nil, unknownID: Int32? = nil,
         paddingID: Int32? = nil, eotID: Int32? = nil, addBOS: Bool? = nil, addEOS: Bool? = nil,
-        addSpacePrefix: Bool? = nil
+        addSpacePrefix: Bool? = nil, clsID: Int32? = nil, sepID: Int32? = nil
     ) {
         self.model = model
         self.pre = pre
@@ -46,6 +49,8 @@ public struct GGUFVocabulary: Sendable, Equatable {
         self.addBOS = addBOS
         self.addEOS = addEOS
         self.addSpacePrefix = addSpacePrefix
+        self.clsID = clsID
+        self.sepID = sepID
     }
 
     func tokenType(_ id: Int) -> TokenType {

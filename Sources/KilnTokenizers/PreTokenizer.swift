@@ -14,23 +14,16 @@ enum PreTokenizerStep: Sendable, Equatable {
     case literalMergedWithPrevious([UInt32])
     /// `Split` on a literal string with behaviour "Isolated".
     case literalIsolated([UInt32])
+    /// `Split` with any pattern and behaviour, `Punctuation`, `Whitespace`, `WhitespaceSplit`,
+    /// `BertPreTokenizer` (see PreTokenizer+Split.swift).
+    case split(SplitRule)
+    case bert
+    /// Where a `ByteLevel` pre-tokenizer stands in a sequence: it spells the text in the byte alphabet,
+    /// so later steps see one character per byte (Falcon's `Digits` after `ByteLevel`).
+    case byteLevelAlphabet
 
-    /// Steps for each `tokenizer.ggml.pre` name, following llama.cpp's table of regex sets.
-    static let ggufNames: [String: [PreTokenizerStep]] = [
-        "gpt2": [.pattern(.gpt2)],
-        "default": [.pattern(.gpt2)],
-        "smollm": [.individualDigits, .pattern(.gpt2)],
-        "starcoder": [.individualDigits, .pattern(.gpt2)],
-        "refact": [.individualDigits, .pattern(.gpt2)],
-        "qwen2": [.pattern(.qwen2)],
-        "deepseek-r1-qwen": [.pattern(.qwen2)],
-        "llama-bpe": [.pattern(.llama3)],
-        "llama3": [.pattern(.llama3)],
-        "llama-v3": [.pattern(.llama3)],
-        "smaug-bpe": [.pattern(.llama3)],
-        "dbrx": [.pattern(.llama3)],
-        "falcon3": [.pattern(.llama3)],
-    ]
+    /// `tokenizer.ggml.pre` names whose tokenizer.json sets `ignore_merges` (the Llama 3 family).
+    static let ignoresMerges: Set<String> = ["llama-bpe", "llama3", "llama-v3", "smaug-bpe", "dbrx", "falcon3"]
 
     /// Appends the pieces of `range` to `pieces`.
     func split(_ text: ScalarText, _ range: Range<Int>, into pieces: inout [Range<Int>]) {
@@ -55,6 +48,14 @@ enum PreTokenizerStep: Sendable, Equatable {
             if start < range.upperBound { pieces.append(start..<range.upperBound) }
         case .pattern(let pattern):
             pattern.split(text, range, into: &pieces)
+        case .byteLevelAlphabet:
+            pieces.append(range)  // the tokenizer re-spells the text; see `Tokenizer.encodeNormalized`
+        case .split(let rule):
+            rule.split(text, range, into: &pieces)
+        case .bert:
+            var words: [Range<Int>] = []
+            SplitRule.whitespaceSplit.split(text, range, into: &words)
+            for word in words { SplitRule.isolatedPunctuation.split(text, word, into: &pieces) }
         case .literalMergedWithPrevious(let delimiter), .literalIsolated(let delimiter):
             guard !delimiter.isEmpty else {
                 pieces.append(range)

@@ -22,12 +22,11 @@ extension Tokenizer {
             var pairs: [(Substring, Substring)] = []
             pairs.reserveCapacity(merges.count)
             for (index, merge) in merges.enumerated() {
-                let parts = merge.split(separator: " ", omittingEmptySubsequences: false)
-                guard parts.count == 2 else {
+                guard let parts = Self.splitMerge(merge) else {
                     throw .malformed(
                         "tokenizer.ggml.merges[\(index)] = '\(merge)' is not two tokens separated by a space")
                 }
-                pairs.append((parts[0], parts[1]))
+                pairs.append(parts)
             }
             return pairs
         }
@@ -37,10 +36,12 @@ extension Tokenizer {
         var preTokenizer: [PreTokenizerStep] = []
         let decoder: DecoderKind
         var controlAllowed: (String) -> Bool = { _ in true }
+        var prefixIDs = vocabulary.addBOS == true ? [vocabulary.bosID].compactMap { $0 } : []
+        var suffixIDs = vocabulary.addEOS == true ? [vocabulary.eosID].compactMap { $0 } : []
         switch vocabulary.model {
         case "gpt2":
             let preName = vocabulary.pre ?? "default"
-            guard let steps = PreTokenizerStep.ggufNames[preName] else { throw .unknownPreTokenizer(preName) }
+            guard let steps = try PreTokenizerStep.ggufSteps(preName) else { throw .unknownPreTokenizer(preName) }
             preTokenizer = steps
             if preName == "qwen2" { normalizers = [.nfc] }
             guard let mergePairs else { throw .malformed("a byte-level (gpt2) vocabulary needs tokenizer.ggml.merges") }
@@ -48,32 +49,51 @@ extension Tokenizer {
                 token.unicodeScalars.allSatisfy { ByteLevelAlphabet.byteForScalar[$0.value] != nil }
                     ? token : ByteLevelAlphabet.spell(token.utf8)
             }
+            // Llama 3's tokenizer.json sets `ignore_merges`: a piece that is itself a token is not merged.
             model = try BPEModel(
                 kind: .byteLevel, spellings: spellings, mergePairs: mergePairs, unknownID: nil, fuseUnknown: false,
-                ignoreMerges: false)
+                ignoreMerges: PreTokenizerStep.ignoresMerges.contains(preName))
             decoder = .byteLevel
             // A control token spelled outside the byte alphabet is a mislabel in the file; HF skips it.
             controlAllowed = { token in
                 token.unicodeScalars.allSatisfy { ByteLevelAlphabet.byteForScalar[$0.value] != nil }
             }
-        case "llama":
+        case "llama", "gemma4":
             let spellings = tokens.map { token in
                 token.unicodeScalars.contains(" ") && token.unicodeScalars.allSatisfy(Self.isPythonWhitespace)
                     ? String(repeating: "\u{2581}", count: token.unicodeScalars.count) : token
             }
-            let prefixSpace = vocabulary.addSpacePrefix ?? false
+            let prefixSpace = vocabulary.addSpacePrefix ?? true  // llama.cpp and SentencePiece default
+            // Gemma 4 files carry their merges; llama ones derive them from scores.
             normalizers =
                 (prefixSpace ? [.prepend(Array("\u{2581}".utf8))] : []) + [
                     .replace(pattern: [0x20], content: Array("\u{2581}".utf8))
                 ]
             model = try BPEModel(
                 kind: .characters(byteFallback: true), spellings: spellings, mergePairs: mergePairs,
-                unknownID: vocabulary.unknownID, fuseUnknown: true, ignoreMerges: false)
+                unknownID: vocabulary.unknownID, fuseUnknown: true, ignoreMerges: false, scores: vocabulary.scores,
+                atomic: Set((0..<tokens.count).filter { vocabulary.tokenType($0) == .userDefined }.map(Int32.init)))
             decoder = .sentencePiece(stripLeadingSpaces: prefixSpace ? 1 : 0)
+        case "bert":
+            // llama.cpp spells word-initial WordPiece tokens with a leading "▁" and continuations bare;
+            // Hugging Face's vocabulary has them bare and "##"-prefixed. Bracketed specials stay as they are.
+            let spellings = tokens.map { token in
+                if token.hasPrefix("[") && token.hasSuffix("]") { return token }
+                if token.unicodeScalars.first == "\u{2581}" { return String(token.unicodeScalars.dropFirst()) }
+                return "##" + token
+            }
+            model = try BPEModel(
+                kind: .wordPiece(prefix: "##", maxCharacters: 100), spellings: spellings, mergePairs: nil,
+                unknownID: vocabulary.unknownID, fuseUnknown: false, ignoreMerges: false)
+            normalizers = [.bert(cleanText: true, chineseChars: true, stripAccents: true, lowercase: true)]
+            preTokenizer = [.bert]
+            decoder = .wordPiece(prefix: "##", cleanup: true)
+            if vocabulary.addBOS ?? true { prefixIDs = [vocabulary.clsID ?? vocabulary.bosID].compactMap { $0 } }
+            if vocabulary.addEOS ?? true { suffixIDs = [vocabulary.sepID ?? vocabulary.eosID].compactMap { $0 } }
         default:
             throw .unsupported(
-                "tokenizer.ggml.model '\(vocabulary.model)'; Kiln reads 'gpt2' (byte-level BPE) and 'llama' (SentencePiece BPE)"
-            )
+                "tokenizer.ggml.model '\(vocabulary.model)'; Kiln reads 'gpt2' (byte-level BPE), 'llama' (SentencePiece "
+                    + "BPE) and 'bert' (WordPiece)")
         }
 
         var added: [AddedToken] = []
@@ -81,7 +101,9 @@ extension Tokenizer {
             switch vocabulary.tokenType(index) {
             case .control where controlAllowed(token):
                 added.append(AddedToken(id: Int32(index), content: token, special: true, normalized: false))
-            case .userDefined where model.pieceToID[ByteString(token)] != nil:
+            // Byte-level files store user-defined tokens as their text ("  " in GPT-NeoX), which the model
+            // cannot spell; SentencePiece files respell whitespace ones with "▁" and merge them instead.
+            case .userDefined where model.kind == .byteLevel || model.pieceToID[ByteString(token)] != nil:
                 added.append(AddedToken(id: Int32(index), content: token, special: false, normalized: false))
             default: break
             }
@@ -93,9 +115,20 @@ extension Tokenizer {
             Configuration(
                 model: model, normalizers: normalizers, preTokenizer: preTokenizer, addedTokens: added,
                 decoder: decoder,
-                prefixIDs: vocabulary.addBOS == true ? [vocabulary.bosID].compactMap { $0 } : [],
-                suffixIDs: vocabulary.addEOS == true ? [vocabulary.eosID].compactMap { $0 } : [],
+                prefixIDs: prefixIDs, suffixIDs: suffixIDs,
                 bosTokenID: vocabulary.bosID, eosTokenIDs: eos))
+    }
+
+    /// "left right" → (left, right), cut at the first space after the first character, as llama.cpp reads
+    /// merges. Scalars, not characters: a space followed by a combining mark is still a separator.
+    static func splitMerge(_ merge: String) -> (Substring, Substring)? {
+        let scalars = merge.unicodeScalars
+        guard !scalars.isEmpty else { return nil }
+        let start = scalars.index(after: scalars.startIndex)
+        guard let space = scalars[start...].firstIndex(of: " ") else { return nil }
+        let right = scalars[scalars.index(after: space)...]
+        guard !right.isEmpty else { return nil }
+        return (Substring(scalars[..<space]), Substring(right))
     }
 
     /// What Python's `str.strip()` removes, which decides the respelling in Hugging Face's conversion.

@@ -12,24 +12,41 @@ extension Tokenizer {
         let configRoot = try config.map { data throws(TokenizerError) in try JSONValue.parse(Array(data)) }
 
         guard let modelJSON = root["model"], modelJSON.members != nil else { throw .malformed("'model' is missing") }
-        guard (modelJSON["type"]?.string ?? "BPE") == "BPE" else {
-            throw .unsupported("model type '\(modelJSON["type"]?.string ?? "")'; Kiln implements BPE")
+        let modelType = modelJSON["type"]?.string ?? "BPE"
+        guard ["BPE", "WordPiece", "Unigram"].contains(modelType) else {
+            throw .unsupported("model type '\(modelType)'; Kiln implements BPE, WordPiece and Unigram")
         }
-        for key in ["continuing_subword_prefix", "end_of_word_suffix"] {
-            if let value = modelJSON[key]?.string, !value.isEmpty { throw .unsupported("BPE \(key) '\(value)'") }
+        if modelType == "BPE" {
+            for key in ["continuing_subword_prefix", "end_of_word_suffix"] {
+                if let value = modelJSON[key]?.string, !value.isEmpty { throw .unsupported("BPE \(key) '\(value)'") }
+            }
         }
         if let dropout = modelJSON["dropout"]?.number, dropout > 0 { throw .unsupported("BPE dropout") }
-        guard let vocab = modelJSON["vocab"]?.members else { throw .malformed("'model.vocab' is missing") }
-        var spellings = [String](repeating: "", count: vocab.count)
+        var spellings: [String] = []
+        var scores: [Float] = []
         var pieceIDs: [ByteString: Int32] = [:]
-        for (piece, value) in vocab {
-            guard let id = value.int, id >= 0, id < vocab.count else {
-                throw .malformed("model.vocab['\(piece)'] is not an id below \(vocab.count)")
+        if modelType == "Unigram" {
+            // [["piece", score], …] in id order.
+            guard let vocab = modelJSON["vocab"]?.array else { throw .malformed("'model.vocab' is missing") }
+            for (index, entry) in vocab.enumerated() {
+                guard let pair = entry.array, pair.count == 2, let piece = pair[0].string, let score = pair[1].number
+                else { throw .malformed("model.vocab[\(index)] is not [piece, score]") }
+                spellings.append(piece)
+                scores.append(Float(score))
+                pieceIDs[ByteString(piece)] = Int32(index)
             }
-            spellings[id] = piece
-            pieceIDs[ByteString(piece)] = Int32(id)
+        } else {
+            guard let vocab = modelJSON["vocab"]?.members else { throw .malformed("'model.vocab' is missing") }
+            spellings = [String](repeating: "", count: vocab.count)
+            for (piece, value) in vocab {
+                guard let id = value.int, id >= 0, id < vocab.count else {
+                    throw .malformed("model.vocab['\(piece)'] is not an id below \(vocab.count)")
+                }
+                spellings[id] = piece
+                pieceIDs[ByteString(piece)] = Int32(id)
+            }
         }
-        let mergePairs = try parseMerges(modelJSON["merges"])
+        let mergePairs = modelType == "BPE" ? try parseMerges(modelJSON["merges"]) : []
 
         let preTokenizer = try parsePreTokenizer(root["pre_tokenizer"])
         let byteLevel = preTokenizer.byteLevel || mentionsType(root["decoder"], "ByteLevel")
@@ -52,11 +69,25 @@ extension Tokenizer {
             return added.last { $0.content.utf8.elementsEqual(name.utf8) }?.id ?? pieceIDs[ByteString(name)]
         }
 
+        let byteFallback = modelJSON["byte_fallback"]?.bool ?? false
+        let kind: BPEModel.Kind
+        var unknownID = id(of: modelJSON["unk_token"]?.string)
+        switch modelType {
+        case "WordPiece":
+            kind = .wordPiece(
+                prefix: modelJSON["continuing_subword_prefix"]?.string ?? "##",
+                maxCharacters: modelJSON["max_input_chars_per_word"]?.int ?? 100)
+        case "Unigram":
+            kind = .unigram(byteFallback: byteFallback)
+            unknownID = modelJSON["unk_id"]?.int.map(Int32.init)
+        default:
+            kind = byteLevel ? .byteLevel : .characters(byteFallback: byteFallback)
+        }
         let model = try BPEModel(
-            kind: byteLevel ? .byteLevel : .characters(byteFallback: modelJSON["byte_fallback"]?.bool ?? false),
-            spellings: spellings, mergePairs: mergePairs, unknownID: id(of: modelJSON["unk_token"]?.string),
-            fuseUnknown: modelJSON["fuse_unk"]?.bool ?? false, ignoreMerges: modelJSON["ignore_merges"]?.bool ?? false)
-        let decoder = try byteLevel ? .byteLevel : parseSentencePieceDecoder(root["decoder"])
+            kind: kind, spellings: spellings, mergePairs: modelType == "BPE" ? mergePairs : nil, unknownID: unknownID,
+            fuseUnknown: modelType == "Unigram" || (modelJSON["fuse_unk"]?.bool ?? false),
+            ignoreMerges: modelJSON["ignore_merges"]?.bool ?? false, scores: scores)
+        let decoder = try byteLevel ? .byteLevel : parseDecoder(root["decoder"])
 
         var (prefix, suffix) = try parsePostProcessor(root["post_processor"])
         let bos = id(of: tokenName(configRoot?["bos_token"]))
@@ -73,8 +104,11 @@ extension Tokenizer {
         eos += added.filter { $0.special && endOfGenerationNames.contains($0.content) }.map(\.id)
         return try Tokenizer(
             Configuration(
-                model: model, normalizers: normalizers, preTokenizer: preTokenizer.steps, addedTokens: added,
-                decoder: decoder, prefixIDs: prefix, suffixIDs: suffix, bosTokenID: bos, eosTokenIDs: eos))
+                model: model, normalizers: normalizers,
+                preTokenizer: preTokenizer.steps.last == .byteLevelAlphabet
+                    ? preTokenizer.steps.dropLast() : preTokenizer.steps,
+                addedTokens: added, decoder: decoder, prefixIDs: prefix, suffixIDs: suffix, bosTokenID: bos,
+                eosTokenIDs: eos, metaspace: preTokenizer.metaspace, byteLevelPrefixSpace: preTokenizer.prefixSpace))
     }
 
     private static func parseMerges(_ value: JSONValue?) throws(TokenizerError) -> [(Substring, Substring)] {
@@ -85,9 +119,10 @@ extension Tokenizer {
             if let pair = entry.array, pair.count == 2, let left = pair[0].string, let right = pair[1].string {
                 pairs.append((left[...], right[...]))
             } else if let text = entry.string {
-                let parts = text.split(separator: " ", omittingEmptySubsequences: false)
-                guard parts.count == 2 else { throw .malformed("model.merges[\(index)] '\(text)' is not two tokens") }
-                pairs.append((parts[0], parts[1]))
+                guard let parts = splitMerge(text) else {
+                    throw .malformed("model.merges[\(index)] '\(text)' is not two tokens")
+                }
+                pairs.append(parts)
             } else {
                 throw .malformed("model.merges[\(index)] is neither \"a b\" nor [\"a\", \"b\"]")
             }
@@ -95,86 +130,25 @@ extension Tokenizer {
         return pairs
     }
 
-    private static func parseNormalizer(_ value: JSONValue?) throws(TokenizerError) -> [NormalizerStep] {
-        guard let json = value, json.members != nil else { return [] }
-        let type = json["type"]?.string ?? ""
-        switch type {
-        case "NFC": return [.nfc]
-        case "NFD": return [.nfd]
-        case "NFKC": return [.nfkc]
-        case "NFKD": return [.nfkd]
-        case "Sequence":
-            var steps: [NormalizerStep] = []
-            for item in json["normalizers"]?.array ?? [] { steps += try parseNormalizer(item) }
-            return steps
-        case "Prepend":
-            return [.prepend(Array((json["prepend"]?.string ?? "").utf8))]
-        case "Replace":
-            guard let pattern = json["pattern"]?["String"]?.string, let content = json["content"]?.string
-            else { throw .unsupported("normalizer Replace with a regex pattern; only literal patterns are supported") }
-            return [.replace(pattern: Array(pattern.utf8), content: Array(content.utf8))]
-        default:
-            throw .unsupported("normalizer '\(type)'; supported: NFC, NFD, NFKC, NFKD, Replace, Prepend, Sequence")
-        }
-    }
-
-    private static func parsePreTokenizer(
-        _ value: JSONValue?
-    ) throws(TokenizerError) -> (steps: [PreTokenizerStep], byteLevel: Bool) {
-        guard let json = value, json.members != nil else { return ([], false) }
-        let type = json["type"]?.string ?? ""
-        switch type {
-        case "Sequence":
-            var steps: [PreTokenizerStep] = []
-            var byteLevel = false
-            for item in json["pretokenizers"]?.array ?? [] {
-                let inner = try parsePreTokenizer(item)
-                steps += inner.steps
-                byteLevel = byteLevel || inner.byteLevel
-            }
-            return (steps, byteLevel)
-        case "ByteLevel":
-            if json["add_prefix_space"]?.bool == true {
-                throw .unsupported("ByteLevel pre-tokenizer with add_prefix_space")
-            }
-            return (json["use_regex"]?.bool ?? true ? [.pattern(.gpt2)] : [], true)
-        case "Digits":
-            return (json["individual_digits"]?.bool == true ? [.individualDigits] : [.digitRuns], false)
-        case "Split":
-            if json["invert"]?.bool == true { throw .unsupported("Split pre-tokenizer with invert") }
-            let behavior = json["behavior"]?.string ?? ""
-            let pattern = json["pattern"]
-            if let regex = pattern?["Regex"]?.string {
-                guard let known = SplitPattern(regex: regex), behavior == "Isolated" else {
-                    throw .unsupported(
-                        "Split regex \(regex) (\(behavior)); Kiln knows the GPT-2, Qwen2 and Llama 3 patterns")
-                }
-                return ([.pattern(known)], false)
-            }
-            guard let literal = pattern?["String"]?.string else {
-                throw .malformed("Split pre-tokenizer without a pattern")
-            }
-            let scalars = literal.unicodeScalars.map(\.value)
-            switch behavior {
-            case "Isolated": return ([.literalIsolated(scalars)], false)
-            case "MergedWithPrevious": return ([.literalMergedWithPrevious(scalars)], false)
-            default: throw .unsupported("Split on a literal with behavior '\(behavior)'")
-            }
-        default:
-            throw .unsupported("pre-tokenizer '\(type)'; supported: ByteLevel, Digits, Split, Sequence")
-        }
-    }
-
-    private static func parseSentencePieceDecoder(_ value: JSONValue?) throws(TokenizerError) -> DecoderKind {
+    private static func parseDecoder(_ value: JSONValue?) throws(TokenizerError) -> DecoderKind {
         guard let json = value, json.members != nil else { return .sentencePiece(stripLeadingSpaces: 0) }
+        if json["type"]?.string == "WordPiece" {
+            return .wordPiece(prefix: json["prefix"]?.string ?? "##", cleanup: json["cleanup"]?.bool ?? true)
+        }
         let steps = (json["type"]?.string == "Sequence" ? json["decoders"]?.array : [json]) ?? []
         var strip = 0
         for step in steps {
             switch step["type"]?.string ?? "" {
             case "Replace", "ByteFallback", "Fuse": continue
             case "Strip": strip = step["start"]?.int ?? 0
+            case "Metaspace":
+                let scheme =
+                    step["prepend_scheme"]?.string ?? (step["add_prefix_space"]?.bool ?? true ? "always" : "never")
+                strip = scheme == "never" ? 0 : 1
             case let other:
-                throw .unsupported("decoder '\(other)'; supported: ByteLevel, Replace, ByteFallback, Fuse, Strip")
+                throw .unsupported(
+                    "decoder '\(other)'; supported: ByteLevel, WordPiece, Metaspace, Replace, ByteFallback, Fuse, Strip"
+                )
             }
         }
         return .sentencePiece(stripLeadingSpaces: strip)
@@ -185,6 +159,12 @@ extension Tokenizer {
         guard let json = value, json.members != nil else { return ([], []) }
         switch json["type"]?.string ?? "" {
         case "ByteLevel": return ([], [])
+        case "BertProcessing", "RobertaProcessing":
+            // "cls": ["[CLS]", 101], "sep": ["[SEP]", 102]
+            guard let cls = json["cls"]?.array?.last?.int, let sep = json["sep"]?.array?.last?.int else {
+                throw .malformed("post_processor \(json["type"]?.string ?? "") without cls/sep ids")
+            }
+            return ([Int32(cls)], [Int32(sep)])
         case "Sequence":
             var prefix: [Int32] = []
             var suffix: [Int32] = []
@@ -211,7 +191,9 @@ extension Tokenizer {
             }
             return (prefix, suffix)
         case let other:
-            throw .unsupported("post-processor '\(other)'; supported: TemplateProcessing, ByteLevel, Sequence")
+            throw .unsupported(
+                "post-processor '\(other)'; supported: TemplateProcessing, BertProcessing, RobertaProcessing, ByteLevel, "
+                    + "Sequence")
         }
     }
     /// A config token entry: "<bos>" or {"content": "<bos>", …}.

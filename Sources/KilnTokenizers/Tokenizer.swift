@@ -15,6 +15,8 @@ public final class Tokenizer: Sendable {
     let prefixIDs: [Int32]
     let suffixIDs: [Int32]
     let table: TokenTable
+    let metaspace: MetaspaceRule?
+    let byteLevelPrefixSpace: Bool
 
     /// The id of the beginning-of-sequence token, if the checkpoint names one.
     public let bosTokenID: Int32?
@@ -31,6 +33,10 @@ public final class Tokenizer: Sendable {
         var suffixIDs: [Int32]
         var bosTokenID: Int32?
         var eosTokenIDs: [Int32]
+        /// A `Metaspace` pre-tokenizer, which Kiln supports as the last pre-tokenizer step.
+        var metaspace: MetaspaceRule? = nil
+        /// `ByteLevel(add_prefix_space: true)`: a space in front of each section of text.
+        var byteLevelPrefixSpace = false
     }
 
     init(_ configuration: Configuration) throws(TokenizerError) {
@@ -49,6 +55,8 @@ public final class Tokenizer: Sendable {
         decoder = configuration.decoder
         prefixIDs = configuration.prefixIDs
         suffixIDs = configuration.suffixIDs
+        metaspace = configuration.metaspace
+        byteLevelPrefixSpace = configuration.byteLevelPrefixSpace
         table = TokenTable(model: configuration.model, addedTokens: configuration.addedTokens, decoder: decoder)
         bosTokenID = configuration.bosTokenID
         var eos: [Int32] = []
@@ -93,18 +101,41 @@ public final class Tokenizer: Sendable {
         for segment in segments {
             switch segment {
             case .token(let id): output.append(id)
-            case .text(let range): encodeText(bytes[range], parseSpecial: parseSpecial, into: &output)
+            case .text(let range):
+                encodeText(bytes[range], parseSpecial: parseSpecial, atStart: range.lowerBound == 0, into: &output)
             }
         }
         if addSpecialTokens { output.append(contentsOf: suffixIDs) }
         return output
     }
 
-    private func encodeText(_ raw: ArraySlice<UInt8>, parseSpecial: Bool, into output: inout [Int32]) {
+    /// Token ids for text given as UTF-8 bytes, which must be valid UTF-8 (nothing is replaced).
+    public func encode(
+        utf8 bytes: some Collection<UInt8>, addSpecialTokens: Bool = true, parseSpecial: Bool = true
+    ) throws(TokenizerError) -> [Int32] {
+        let array = Array(bytes)
+        var iterator = array.makeIterator()
+        var decoder = UTF8()
+        var offset = 0
+        while true {
+            switch decoder.decode(&iterator) {
+            case .scalarValue(let scalar): offset += UTF8.width(scalar)
+            case .emptyInput:
+                return encode(
+                    String(decoding: array, as: UTF8.self), addSpecialTokens: addSpecialTokens,
+                    parseSpecial: parseSpecial)
+            case .error: throw .invalidUTF8(offset: offset)
+            }
+        }
+    }
+
+    private func encodeText(
+        _ raw: ArraySlice<UInt8>, parseSpecial: Bool, atStart: Bool, into output: inout [Int32]
+    ) {
         var normalized = Array(raw)
         for step in normalizers { normalized = step.apply(normalized) }
         if normalizedMatcher.isEmpty {
-            encodeNormalized(normalized[...], into: &output)
+            encodeNormalized(normalized[...], atStart: atStart, into: &output)
             return
         }
         var segments: [TextSegment] = []
@@ -112,20 +143,30 @@ public final class Tokenizer: Sendable {
         for segment in segments {
             switch segment {
             case .token(let id): output.append(id)
-            case .text(let range): encodeNormalized(Array(normalized[range])[...], into: &output)
+            case .text(let range):
+                encodeNormalized(
+                    Array(normalized[range])[...], atStart: atStart && range.lowerBound == 0, into: &output)
             }
         }
     }
 
-    private func encodeNormalized(_ bytes: ArraySlice<UInt8>, into output: inout [Int32]) {
-        guard !preTokenizer.isEmpty else {
+    private func encodeNormalized(_ input: ArraySlice<UInt8>, atStart: Bool, into output: inout [Int32]) {
+        var bytes = input
+        if byteLevelPrefixSpace && bytes.first != 0x20 && !bytes.isEmpty { bytes = ([0x20] + bytes)[...] }
+        guard !preTokenizer.isEmpty || metaspace != nil else {
             model.encode(bytes, into: &output)
             return
         }
-        let text = ScalarText(utf8: bytes)
+        var text = ScalarText(utf8: bytes)
         var pieces = [0..<text.count]
         var next: [Range<Int>] = []
         for step in preTokenizer {
+            if step == .byteLevelAlphabet {
+                let original = text
+                text = ScalarText(byteLevel: bytes)
+                pieces = pieces.map { original.utf8Offsets[$0.lowerBound]..<original.utf8Offsets[$0.upperBound] }
+                continue
+            }
             next.removeAll(keepingCapacity: true)
             for piece in pieces { step.split(text, piece, into: &next) }
             swap(&pieces, &next)
@@ -134,7 +175,12 @@ public final class Tokenizer: Sendable {
         for piece in pieces where !piece.isEmpty {
             let start = base + text.utf8Offsets[piece.lowerBound]
             let end = base + text.utf8Offsets[piece.upperBound]
-            model.encode(bytes[start..<end], into: &output)
+            if let metaspace {
+                let first = atStart && piece.lowerBound == 0
+                for part in metaspace.apply(bytes[start..<end], first: first) { model.encode(part[...], into: &output) }
+            } else {
+                model.encode(bytes[start..<end], into: &output)
+            }
         }
     }
 }

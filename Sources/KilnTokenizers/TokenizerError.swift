@@ -11,6 +11,8 @@ public enum TokenizerError: Error, Sendable, Equatable, CustomStringConvertible 
     case unknownPreTokenizer(String)
     /// A merge rule refers to a token missing from the vocabulary.
     case invalidMerge(String)
+    /// Text given as bytes is not valid UTF-8; the offset is that of the first bad byte.
+    case invalidUTF8(offset: Int)
 
     public var description: String {
         switch self {
@@ -18,8 +20,9 @@ public enum TokenizerError: Error, Sendable, Equatable, CustomStringConvertible 
         case .unsupported(let what): "unsupported tokenizer: \(what)"
         case .unknownPreTokenizer(let name):
             "unknown GGUF pre-tokenizer '\(name)'; known: "
-                + PreTokenizerStep.ggufNames.keys.sorted().joined(separator: ", ")
+                + PreTokenizerStep.ggufNames.sorted().joined(separator: ", ")
         case .invalidMerge(let what): "invalid BPE merge: \(what)"
+        case .invalidUTF8(let offset): "the text is not valid UTF-8 (bad byte at offset \(offset))"
         }
     }
 }

@@ -35,4 +35,42 @@ import Testing
                 "\(model.name) \(label): first difference at \(firstDifference ?? min(ids.count, expected.count))")
         }
     }
+
+    /// WordPiece and Unigram tokenizer.json files, when the bench script wrote their ids.
+    @Test(.enabled(if: directory != nil), arguments: FamilyGoldenTests.families)
+    func familyCorpusMatchesHuggingFace(_ family: FamilyGoldenTests.Family) throws {
+        let directory = URL(fileURLWithPath: try #require(Self.directory))
+        let idsURL = directory.appendingPathComponent("ids_\(family.name).json")
+        guard family.available, FileManager.default.fileExists(atPath: idsURL.path) else { return }
+        let text = try String(contentsOf: directory.appendingPathComponent("corpus.txt"), encoding: .utf8)
+        let expected = try JSONDecoder().decode([Int32].self, from: Data(contentsOf: idsURL))
+        let tokenizer = try FamilyGoldenTests.tokenizer(family)
+        var times: [Double] = []
+        var ids: [Int32] = []
+        for _ in 0..<3 {
+            let t0 = Date()
+            ids = tokenizer.encode(text, addSpecialTokens: false)
+            times.append(Date().timeIntervalSince(t0))
+        }
+        let megabytes = Double(text.utf8.count) / 1e6
+        print(
+            "\(family.name): first call \(String(format: "%.2f", megabytes / times[0])) MB/s, best of 3 "
+                + "\(String(format: "%.2f", megabytes / times.min()!)) MB/s, \(ids.count) ids")
+        #expect(ids == expected)
+    }
+
+    /// A split pattern that only the regex engine handles (qwen35's), for its throughput.
+    @Test(.enabled(if: directory != nil))
+    func regexEngineThroughput() throws {
+        let directory = URL(fileURLWithPath: try #require(Self.directory))
+        guard VocabFileTests.available("qwen35") else { return }
+        let text = try String(contentsOf: directory.appendingPathComponent("corpus.txt"), encoding: .utf8)
+        let tokenizer = try VocabFileTests.tokenizer("qwen35")
+        let t0 = Date()
+        let ids = tokenizer.encode(text, addSpecialTokens: false)
+        let seconds = Date().timeIntervalSince(t0)
+        print(
+            "qwen35 (regex engine): first call \(String(format: "%.2f", Double(text.utf8.count) / 1e6 / seconds)) MB/s")
+        #expect(ids.count > 100_000)
+    }
 }

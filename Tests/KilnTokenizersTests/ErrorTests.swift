@@ -25,12 +25,12 @@ import Testing
     }
 
     @Test func unsupportedModelType() {
-        let text = #"{"model": {"type": "Unigram", "vocab": []}}"#
+        let text = #"{"model": {"type": "WordLevel", "vocab": {}}}"#
         do {
             _ = try Tokenizer.fromTokenizerJSON(Self.json(text), config: nil)
             Issue.record("expected an error")
         } catch {
-            #expect(error.description.contains("Unigram"))
+            #expect(error.description.contains("WordLevel"))
             guard case .unsupported = error else { Issue.record("wrong case \(error)"); return }
         }
     }
@@ -40,18 +40,18 @@ import Testing
         #expect(throws: TokenizerError.self) { try Tokenizer.fromTokenizerJSON(Self.json(text), config: nil) }
     }
 
-    @Test func unknownSplitRegex() {
+    @Test func unsupportedSplitRegex() {
         let text = Self.minimalBPE.replacingOccurrences(
             of: #"{"type": "ByteLevel", "add_prefix_space": false, "use_regex": true}"#,
             with:
-                #"{"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "\\w+"}, "behavior": "Isolated"}, {"type": "ByteLevel", "use_regex": false}]}"#
+                #"{"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "(?<=a)b"}, "behavior": "Isolated"}, {"type": "ByteLevel", "use_regex": false}]}"#
         )
         do {
             _ = try Tokenizer.fromTokenizerJSON(Self.json(text), config: nil)
             Issue.record("expected an error")
         } catch {
             guard case .unsupported(let what) = error else { Issue.record("wrong case \(error)"); return }
-            #expect(what.contains(#"\w+"#))
+            #expect(what.contains("(?<=a)b"))
         }
     }
 
@@ -81,7 +81,7 @@ import Testing
         let types: [Int32] = [2, 3, 3, 1, 1, 1, 1, 1, 1, 6, 6]
         let vocabulary = GGUFVocabulary(
             model: "llama", tokens: tokens, scores: tokens.map { _ in 0 }, tokenTypes: types, bosID: 1, eosID: 2,
-            unknownID: 0, addBOS: true)
+            unknownID: 0, addBOS: true, addSpacePrefix: false)
         let tokenizer = try Tokenizer(gguf: vocabulary)
         #expect(tokenizer.encode(" ab é") == [1, 8, 3, 9, 10])
         #expect(tokenizer.decode([1, 8, 3, 9, 10], skipSpecialTokens: true) == " ab é")
@@ -102,5 +102,13 @@ extension ErrorTests {
         let vocabulary = GGUFVocabulary(
             model: "gpt2", pre: "gpt2", tokens: ["a", "b", "ab"], merges: ["a b"], bosID: 99, addBOS: true)
         #expect(throws: TokenizerError.self) { try Tokenizer(gguf: vocabulary) }
+    }
+
+    @Test func invalidUTF8Bytes() throws {
+        let tokenizer = try Tokenizer.fromTokenizerJSON(Self.json(Self.minimalBPE), config: nil)
+        #expect(throws: TokenizerError.invalidUTF8(offset: 2)) { try tokenizer.encode(utf8: [0x61, 0x62, 0xFF, 0x61]) }
+        #expect(throws: TokenizerError.invalidUTF8(offset: 1)) { try tokenizer.encode(utf8: [0x61, 0xE2, 0x82]) }
+        #expect(throws: TokenizerError.invalidUTF8(offset: 0)) { try tokenizer.encode(utf8: [0xED, 0xA0, 0x80]) }
+        #expect(try tokenizer.encode(utf8: Array("ab".utf8)) == tokenizer.encode("ab"))
     }
 }

@@ -1,6 +1,6 @@
 """Encode throughput of Hugging Face `tokenizers` on ~1 MB of mixed text, and the ids for comparison.
 
-    .venv-tok/bin/python scripts/reference/tokenizer_bench.py OUT_DIR
+    .venv-ref/bin/python scripts/reference/tokenizer_bench.py OUT_DIR [VOCAB_DIR]
 
 Writes OUT_DIR/corpus.txt (Python source, English docstrings, multilingual lines; deterministic for a
 given Python installation) and OUT_DIR/ids_<model>.json (HF's ids for the whole corpus, no special
@@ -19,6 +19,11 @@ from tokenizers import Tokenizer
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ["smollm2", "qwen2.5", "gemma3"]
+# Other tokenizer families (WordPiece, Unigram), where their tokenizer.json is present.
+FAMILIES = {
+    "minilm": ROOT / "Tests" / "goldens" / "tokenizers" / "minilm" / "tokenizer.json",
+    "nomic-unigram": ROOT / "models" / "vocabs" / "unigram-nomic" / "tokenizer.json",
+}
 
 LINES = [
     "日本語のテキストです。東京は日本の首都で、人口は約1400万人です。",
@@ -56,8 +61,17 @@ def main() -> None:
     text = corpus()
     (out / "corpus.txt").write_text(text, encoding="utf-8")
     mb = len(text.encode()) / 1e6
-    for name in MODELS:
-        tok = Tokenizer.from_file(str(ROOT / "models" / f"{name}-hf" / "tokenizer.json"))
+    paths = {name: ROOT / "models" / f"{name}-hf" / "tokenizer.json" for name in MODELS}
+    vocab_dir = Path(sys.argv[2]) if len(sys.argv) > 2 else ROOT / "models" / "vocabs"
+    paths["minilm"] = FAMILIES["minilm"]
+    paths["nomic-unigram"] = vocab_dir / "unigram-nomic" / "tokenizer.json"
+    for name, path in paths.items():
+        if not path.exists():
+            print(f"{name}: {path} not found, skipped")
+            continue
+        tok = Tokenizer.from_file(str(path))
+        tok.no_truncation()
+        tok.no_padding()
         tok.encode(text[:1000], add_special_tokens=False)
         best = float("inf")
         for _ in range(3):
