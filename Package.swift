@@ -16,7 +16,8 @@ let package = Package(
         .target(name: "KilnTensors"),
         .target(name: "KilnTokenizers"),
         // Layer 1
-        .target(name: "KilnKernels", dependencies: ["KilnTensors"]),
+        .target(name: "CKilnKernels"),
+        .target(name: "KilnKernels", dependencies: ["KilnTensors", "CKilnKernels"]),
         .target(name: "KilnFormats", dependencies: ["KilnTensors"]),
         .target(name: "KilnSampling", dependencies: ["KilnTokenizers"]),
         // Layer 2
