@@ -59,11 +59,26 @@ static inline void kiln_k_scales(const uint8_t *q, uint64_t *sc, uint64_t *mn) {
     *mn = (uint64_t)(u1 & 0x3f3f3f3fu) | ((uint64_t)mn_hi << 32);
 }
 
+/// Stores block b's 32 quants of a row of k values at their interleaved places in qs32 and qs16.
+static inline void kiln_interleave_block(int8_t *qs32, int8_t *qs16, int64_t k, int64_t b, const int8_t q[32]) {
+    const int64_t nb = k / 32, g = b / 16, L = b % 16;
+    const int64_t n = nb - 16 * g < 16 ? nb - 16 * g : 16;
+    for (int i = 0; i < 8; i++) memcpy(qs32 + g * 512 + i * 4 * n + 4 * L, q + 4 * i, 4);
+    for (int half = 0; half < 2; half++) {
+        const int64_t j = 2 * b + half, g16 = j / 16, L16 = j % 16;
+        const int64_t n16 = k / 16 - 16 * g16 < 16 ? k / 16 - 16 * g16 : 16;
+        for (int i = 0; i < 4; i++) memcpy(qs16 + g16 * 256 + i * 4 * n16 + 4 * L16, q + 16 * half + 4 * i, 4);
+    }
+}
+
 void kiln_quantize_q8_portable(const float *x, int64_t k, int64_t tokens, int64_t x_stride, kiln_q8_act act);
 void kiln_quantize_q8_avx512(const float *x, int64_t k, int64_t tokens, int64_t x_stride, kiln_q8_act act);
 
 void kiln_matmul_q8_portable(
     uint32_t type, const uint8_t *w, size_t row_bytes, int64_t r0, int64_t r1, kiln_q8_act act, int64_t k,
+    int64_t tokens, float *y, int64_t y_stride);
+void kiln_matmul_packed_avx512(
+    uint32_t type, const uint8_t *packed, int64_t row_bytes, int64_t r0, int64_t r1, kiln_q8_act act, int64_t k,
     int64_t tokens, float *y, int64_t y_stride);
 void kiln_matmul_q8_avx512(
     uint32_t type, const uint8_t *w, size_t row_bytes, int64_t r0, int64_t r1, kiln_q8_act act, int64_t k,

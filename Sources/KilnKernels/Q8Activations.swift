@@ -12,7 +12,10 @@ public final class Q8Activations: @unchecked Sendable {
     public private(set) var k = 0
     public private(set) var tokens = 0
     let qs: UnsafeMutablePointer<Int8>  // [capacity, maxK]
+    let qs32: UnsafeMutablePointer<Int8>  // [capacity, maxK], interleaved for the packed kernels' 32-value lanes
+    let qs16: UnsafeMutablePointer<Int8>  // [capacity, maxK], interleaved for 16-value lanes
     let d: UnsafeMutablePointer<Float>  // [capacity, maxK / 32]
+    let d16: UnsafeMutablePointer<Float>  // [capacity, maxK / 16]
     let s: UnsafeMutablePointer<Float>  // [capacity, maxK / 32]
     let sums: UnsafeMutablePointer<Int16>  // [capacity, maxK / 16]
 
@@ -20,14 +23,20 @@ public final class Q8Activations: @unchecked Sendable {
         self.capacity = max(1, capacity)
         self.maxK = (max(32, maxK) + 31) / 32 * 32
         qs = .allocate(capacity: self.capacity * self.maxK)
+        qs32 = .allocate(capacity: self.capacity * self.maxK)
+        qs16 = .allocate(capacity: self.capacity * self.maxK)
         d = .allocate(capacity: self.capacity * self.maxK / 32)
+        d16 = .allocate(capacity: self.capacity * self.maxK / 16)
         s = .allocate(capacity: self.capacity * self.maxK / 32)
         sums = .allocate(capacity: self.capacity * self.maxK / 16)
     }
 
     deinit {
         qs.deallocate()
+        qs32.deallocate()
+        qs16.deallocate()
         d.deallocate()
+        d16.deallocate()
         s.deallocate()
         sums.deallocate()
     }
@@ -43,7 +52,7 @@ public final class Q8Activations: @unchecked Sendable {
         kiln_quantize_q8(isa, x, Int64(k), Int64(tokens), Int64(stride ?? k), raw)
     }
 
-    var raw: kiln_q8_act { kiln_q8_act(qs: qs, d: d, s: s, sums: sums) }
+    var raw: kiln_q8_act { kiln_q8_act(qs: qs, qs32: qs32, qs16: qs16, d: d, d16: d16, s: s, sums: sums) }
 
     /// Token t's value i as the kernels see it: q · d.
     public func value(token t: Int, _ i: Int) -> Float {

@@ -36,13 +36,16 @@ public final class Transformer: @unchecked Sendable {
     var localRoPE: RoPETable?
     /// Tokens per forward chunk: bounds scratch memory during long prompts.
     public let maxChunk = 128
+    /// How matrices read their activations: `.fast` quantizes them to 8 bits for the integer kernels (the default);
+    /// `.reference` keeps float32 activations, matching transformers within the reference tests' 1e-3 tolerance.
+    public var precision: Precision = .fast
     private var scratch: Scratch
 
     init(config: ModelConfig, weights: ModelWeights, owner: AnyObject, threads: Int) {
         self.config = config
-        self.weights = weights
         self.owner = owner
         pool = ThreadPool(threads: threads)
+        self.weights = weights.packed(pool: pool)
         globalRoPE = RoPETable(
             headDim: config.headDim, theta: config.ropeTheta, linearFactor: config.ropeLinearFactor,
             llama3: config.llama3Scaling, frequencyFactors: weights.ropeFrequencyFactors)
@@ -116,11 +119,13 @@ public final class Transformer: @unchecked Sendable {
             Dequantize.row(weights.embedding.type, from: row, into: s.x + t * d, count: d)
             if c.embeddingScale != 1 { Ops.scale(s.x + t * d, c.embeddingScale, d) }
         }
+        // 8-bit activations (the fast path): each input is quantized once and shared by every matrix reading it.
+        let q8 = precision == .fast ? s.q8 : nil
         for (l, w) in weights.layers.enumerated() {
             Ops.rmsNorm(s.x, w.attentionNorm, into: s.h, tokens: T, dim: d, eps: c.rmsEpsilon)
-            Ops.linear(w.wq, s.h, tokens: T, into: s.q, bias: w.bq, pool: pool, scratch: s)
-            Ops.linear(w.wk, s.h, tokens: T, into: s.k, bias: w.bk, pool: pool, scratch: s)
-            Ops.linear(w.wv, s.h, tokens: T, into: s.v, bias: w.bv, pool: pool, scratch: s)
+            Ops.project(
+                .init(w.wq, s.q, w.bq), .init(w.wk, s.k, w.bk), .init(w.wv, s.v, w.bv), x: s.h,
+                quantized: Ops.quantize(s.h, tokens: T, k: d, into: q8), tokens: T, pool: pool, scratch: s)
             if let qn = w.qNorm, let kn = w.kNorm {
                 Ops.rmsNorm(s.q, qn, into: s.q, tokens: T * c.headCount, dim: c.headDim, eps: c.rmsEpsilon)
                 Ops.rmsNorm(s.k, kn, into: s.k, tokens: T * c.kvHeadCount, dim: c.headDim, eps: c.rmsEpsilon)
@@ -135,16 +140,20 @@ public final class Transformer: @unchecked Sendable {
             (kc + p0 * c.kvDim).update(from: s.k, count: T * c.kvDim)
             (vc + p0 * c.kvDim).update(from: s.v, count: T * c.kvDim)
             attention(tokens: T, start: p0, keys: kc, values: vc, window: sliding ? c.slidingWindow : nil)
-            Ops.linear(w.wo, s.attn, tokens: T, into: s.proj, bias: nil, pool: pool, scratch: s)
+            Ops.linear(
+                w.wo, s.attn, quantized: Ops.quantize(s.attn, tokens: T, k: c.qDim, into: q8), tokens: T, into: s.proj,
+                bias: nil, pool: pool, scratch: s)
             if let post = w.postAttentionNorm {
                 Ops.rmsNorm(s.proj, post, into: s.proj, tokens: T, dim: d, eps: c.rmsEpsilon)
             }
             Ops.add(s.proj, into: s.x, T * d)
             Ops.rmsNorm(s.x, w.ffnNorm, into: s.h, tokens: T, dim: d, eps: c.rmsEpsilon)
-            Ops.linear(w.wGate, s.h, tokens: T, into: s.gate, bias: nil, pool: pool, scratch: s)
-            Ops.linear(w.wUp, s.h, tokens: T, into: s.up, bias: nil, pool: pool, scratch: s)
-            Ops.gatedActivation(s.gate, s.up, T * c.ffnSize, c.activation)
-            Ops.linear(w.wDown, s.gate, tokens: T, into: s.proj, bias: nil, pool: pool, scratch: s)
+            Ops.gatedFFN(
+                gate: w.wGate, up: w.wUp, s.h, quantized: Ops.quantize(s.h, tokens: T, k: d, into: q8), tokens: T,
+                gate: s.gate, up: s.up, activation: c.activation, pool: pool, scratch: s)
+            Ops.linear(
+                w.wDown, s.gate, quantized: Ops.quantize(s.gate, tokens: T, k: c.ffnSize, into: q8), tokens: T,
+                into: s.proj, bias: nil, pool: pool, scratch: s)
             if let post = w.postFFNNorm {
                 Ops.rmsNorm(s.proj, post, into: s.proj, tokens: T, dim: d, eps: c.rmsEpsilon)
             }
@@ -183,8 +192,19 @@ public final class Transformer: @unchecked Sendable {
         let s = scratch
         Ops.rmsNorm(
             s.x + rows.lowerBound * d, weights.outputNorm, into: s.h, tokens: rows.count, dim: d, eps: config.rmsEpsilon)
-        Ops.linear(weights.output, s.h, tokens: rows.count, into: out, bias: nil, pool: pool, scratch: s)
+        let q8 = precision == .fast ? s.q8 : nil
+        Ops.linear(
+            weights.output, s.h, quantized: Ops.quantize(s.h, tokens: rows.count, k: d, into: q8), tokens: rows.count,
+            into: out, bias: nil, pool: pool, scratch: s)
     }
+}
+
+/// Activation precision of the matrix products.
+public enum Precision: String, Sendable, CaseIterable {
+    /// Float32 activations: every matrix product dequantizes weights against float inputs.
+    case reference
+    /// Activations quantized to 8 bits per 32-value block, with integer (VNNI) dot products.
+    case fast
 }
 
 /// Activation buffers sized once per model for `tokens` positions; no allocation happens inside a step.
@@ -195,6 +215,8 @@ final class Scratch: @unchecked Sendable {
     let scoresStride: Int
     let matmulScratchBase: UnsafeMutablePointer<Float>  // [threads, matmulScratchCount(maxColumns)]
     let matmulScratchStride: Int
+    /// The 8-bit copy of whichever input the next matrices read: [T, max(d, qDim, ffn)].
+    let q8: Q8Activations
     var lastTokens = 0
 
     init(config c: ModelConfig, tokens T: Int, threads: Int) {
@@ -212,6 +234,7 @@ final class Scratch: @unchecked Sendable {
         scoresBase = .allocate(capacity: threads * c.contextLength)
         matmulScratchStride = QuantKernels.matmulScratchCount(k: max(c.hiddenSize, c.ffnSize, c.qDim))
         matmulScratchBase = .allocate(capacity: threads * matmulScratchStride)
+        q8 = Q8Activations(capacity: T, maxK: max(c.hiddenSize, c.ffnSize, c.qDim))
     }
 
     func scores(thread: Int) -> UnsafeMutablePointer<Float> { scoresBase + thread * scoresStride }

@@ -90,6 +90,41 @@ struct Q8KernelTests {
         }
     }
 
+    @Test("packed weights (AVX-512 layout) against Σ dequant(w)·x̂ in Double", arguments: q8Types)
+    func packed(_ type: DType) throws {
+        guard QuantKernels.ISA.available == .avx512 else { return }  // packing is the AVX-512 path only
+        let pool = ThreadPool(threads: 2)
+        for k in testLengths(type) + (type.blockElements == 32 ? [544, 2080] : [2816]) {
+            for rows in [1, 3, 17] {
+                let w = RandomWeights(type, rows: rows + 2, k: k, seed: 29)
+                let packed = try #require(
+                    w.withPointer {
+                        PackedMatrix(type: type, weights: $0, rowBytes: w.rowBytes, rows: rows + 2, k: k, pool: pool)
+                    })
+                for tokens in [1, 2, 3, 4, 5, 9] {
+                    let x = Self.activations(tokens: tokens, k: k, seed: UInt64(k * 3 + tokens))
+                    let q = Q8Activations(capacity: tokens, maxK: k)
+                    x.withUnsafeBufferPointer { q.quantize($0.baseAddress!, tokens: tokens, k: k) }
+                    let stride = rows + 2
+                    var y = [Float](repeating: -7, count: tokens * stride)
+                    y.withUnsafeMutableBufferPointer { packed.matmul(rows: 1..<(1 + rows), x: q, y: $0.baseAddress!, yStride: stride) }
+                    w.withPointer { base in
+                        for t in 0..<tokens {
+                            #expect(y[t * stride] == -7 && y[t * stride + rows + 1] == -7, "\(type): wrote outside rows")
+                            for r in 1..<(1 + rows) {
+                                let (ref, magnitude) = QuantReference.dotQ8(type, row: base + r * w.rowBytes, x: q, token: t)
+                                let got = Double(y[t * stride + r])
+                                #expect(
+                                    abs(got - ref) <= quantTolerance * magnitude + 1e-30,
+                                    "\(type) packed k=\(k) rows=\(rows) tokens=\(tokens) t=\(t) r=\(r): \(got) vs \(ref)")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// The 8-bit activations' own error: |Σ w·x̂ - Σ w·x| ≤ Σ |w_i| · d_b / 2 (each x̂ within half a step of x).
     @Test("activation quantization error stays within half a step per value", arguments: q8Types)
     func activationError(_ type: DType) {
