@@ -170,6 +170,25 @@ public final class Transformer: @unchecked Sendable {
         let c = config
         let s = scratch
         let group = c.headCount / c.kvHeadCount
+        if c.headDim % 64 == 0 {
+            // One (token, KV head) pair at a time: the heads of a group share each key and value load.
+            pool.parallelFor(T * c.kvHeadCount) { range, thread in
+                let scores = s.scores(thread: thread)
+                for pair in range {
+                    let t = pair / c.kvHeadCount
+                    let kv = pair % c.kvHeadCount
+                    let pos = p0 + t
+                    let first = window.map { max(0, pos - $0 + 1) } ?? 0
+                    let kvOffset = first * c.kvDim + kv * c.headDim
+                    let head = t * c.qDim + kv * group * c.headDim
+                    Attention.attendGroup(
+                        queries: s.q + head, heads: group, keys: keys + kvOffset, values: values + kvOffset,
+                        stride: c.kvDim, count: pos + 1 - first, headDim: c.headDim, scale: c.attentionScale,
+                        scores: scores, out: s.attn + head)
+                }
+            }
+            return
+        }
         pool.parallelFor(T * c.headCount) { range, thread in
             let scores = s.scores(thread: thread)
             for pair in range {
@@ -211,7 +230,7 @@ public enum Precision: String, Sendable, CaseIterable {
 final class Scratch: @unchecked Sendable {
     let threads: Int
     let x, h, q, k, v, attn, proj, gate, up: UnsafeMutablePointer<Float>
-    let scoresBase: UnsafeMutablePointer<Float>  // [threads, contextLength]
+    let scoresBase: UnsafeMutablePointer<Float>  // [threads, 4 heads, contextLength]
     let scoresStride: Int
     let matmulScratchBase: UnsafeMutablePointer<Float>  // [threads, matmulScratchCount(maxColumns)]
     let matmulScratchStride: Int
@@ -230,8 +249,8 @@ final class Scratch: @unchecked Sendable {
         proj = .allocate(capacity: T * max(c.hiddenSize, c.qDim))
         gate = .allocate(capacity: T * c.ffnSize)
         up = .allocate(capacity: T * c.ffnSize)
-        scoresStride = c.contextLength
-        scoresBase = .allocate(capacity: threads * c.contextLength)
+        scoresStride = 4 * (c.contextLength + 4)
+        scoresBase = .allocate(capacity: threads * scoresStride)
         matmulScratchStride = QuantKernels.matmulScratchCount(k: max(c.hiddenSize, c.ffnSize, c.qDim))
         matmulScratchBase = .allocate(capacity: threads * matmulScratchStride)
         q8 = Q8Activations(capacity: T, maxK: max(c.hiddenSize, c.ffnSize, c.qDim))
