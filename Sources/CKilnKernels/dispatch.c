@@ -50,8 +50,13 @@ void kiln_matmul_q8(
     kiln_q8_act act, int64_t k, int64_t tokens, float *y, int64_t y_stride) {
     if (!kiln_q8_supports(type) || row_begin >= row_end || tokens <= 0) return;
 #if defined(__x86_64__)
-    if (resolve(isa) == KILN_ISA_AVX512) {
+    const int level = resolve(isa);
+    if (level == KILN_ISA_AVX512) {
         kiln_matmul_q8_avx512(type, weights, row_bytes, row_begin, row_end, act, k, tokens, y, y_stride);
+        return;
+    }
+    if (level == KILN_ISA_AVX2) {
+        kiln_matmul_q8_avx2(type, weights, row_bytes, row_begin, row_end, act, k, tokens, y, y_stride);
         return;
     }
 #endif
