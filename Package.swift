@@ -18,7 +18,8 @@ let package = Package(
         .target(name: "KilnScheduling"),
         .target(name: "KilnTemplates"),
         // Layer 1
-        .target(name: "KilnKernels", dependencies: ["KilnTensors"]),
+        .target(name: "CKilnKernels"),
+        .target(name: "KilnKernels", dependencies: ["KilnTensors", "CKilnKernels"]),
         .target(name: "KilnFormats", dependencies: ["KilnTensors"]),
         .target(name: "KilnSampling", dependencies: ["KilnTokenizers"]),
         // Layer 2

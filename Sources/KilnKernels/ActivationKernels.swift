@@ -35,7 +35,8 @@ public enum ActivationKernels {
         guard n > 0 else { return }
         var peak = SIMD16<Float>(repeating: -.infinity)
         forEachChunk(n) { i, lanes in
-            peak = pointwiseMax(peak, loadPartial(x + i, lanes, fill: -.infinity))
+            let v = loadPartial(x + i, lanes, fill: -.infinity)
+            peak = peak.replacing(with: v, where: peak .< v)
         }
         let top = peak.max()
         let shift = SIMD16<Float>(repeating: top)
@@ -56,7 +57,9 @@ public enum ActivationKernels {
     /// (truncation error < 6e-9), and 2^n assembled in the exponent bits as 2^(n-1) · 2 so n = 128 still works.
     @inline(__always)
     public static func exp(_ x: SIMD16<Float>) -> SIMD16<Float> {
-        let clamped = pointwiseMin(pointwiseMax(x, SIMD16(repeating: -86.6)), SIMD16(repeating: 88.72))
+        // Compare-and-blend: the stdlib's pointwiseMin/Max stay out-of-line calls in this generic form.
+        let low = SIMD16<Float>(repeating: -86.6), high = SIMD16<Float>(repeating: 88.72)
+        let clamped = x.replacing(with: low, where: x .< low).replacing(with: high, where: x .> high)
         // Round x·log2(e) to an integer by adding 1.5·2^23: the integer lands in the low mantissa bits.
         let magic = SIMD16<Float>(repeating: 12_582_912)
         let shifted = magic.addingProduct(clamped, 1.4426950408889634)

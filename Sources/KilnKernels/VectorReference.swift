@@ -59,3 +59,21 @@ public enum VectorReference {
         return out
     }
 }
+
+extension VectorReference {
+    /// softmax(scale · q·Kᵀ) · V for one head in Double: the reference for `Attention.attend` and `attendGroup`.
+    public static func attention(
+        query q: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>, stride: Int,
+        count: Int, headDim: Int, scale: Float
+    ) -> [Double] {
+        var scores = (0..<count).map { j in
+            (0..<headDim).reduce(0.0) { $0 + Double(q[$1]) * Double(keys[j * stride + $1]) } * Double(scale)
+        }
+        let top = scores.max() ?? 0
+        scores = scores.map { exp($0 - top) }
+        let total = scores.reduce(0, +)
+        return (0..<headDim).map { i in
+            (0..<count).reduce(0.0) { $0 + scores[$1] / total * Double(values[$1 * stride + i]) }
+        }
+    }
+}

@@ -36,13 +36,16 @@ public final class Transformer: @unchecked Sendable {
     var localRoPE: RoPETable?
     /// Tokens per forward chunk: bounds scratch memory during long prompts.
     public let maxChunk = 128
+    /// How matrices read their activations: `.fast` quantizes them to 8 bits for the integer kernels (the default);
+    /// `.reference` keeps float32 activations, matching transformers within the reference tests' 1e-3 tolerance.
+    public var precision: Precision = .fast
     private var scratch: Scratch
 
     init(config: ModelConfig, weights: ModelWeights, owner: AnyObject, threads: Int) {
         self.config = config
-        self.weights = weights
         self.owner = owner
         pool = ThreadPool(threads: threads)
+        self.weights = weights.packed(pool: pool)
         globalRoPE = RoPETable(
             headDim: config.headDim, theta: config.ropeTheta, linearFactor: config.ropeLinearFactor,
             llama3: config.llama3Scaling, frequencyFactors: weights.ropeFrequencyFactors)
@@ -166,11 +169,13 @@ public final class Transformer: @unchecked Sendable {
             Dequantize.row(weights.embedding.type, from: row, into: s.x + t * d, count: d)
             if c.embeddingScale != 1 { Ops.scale(s.x + t * d, c.embeddingScale, d) }
         }
+        // 8-bit activations (the fast path): each input is quantized once and shared by every matrix reading it.
+        let q8 = precision == .fast ? s.q8 : nil
         for (l, w) in weights.layers.enumerated() {
             Ops.rmsNorm(s.x, w.attentionNorm, into: s.h, tokens: T, dim: d, eps: c.rmsEpsilon)
-            Ops.linear(w.wq, s.h, tokens: T, into: s.q, bias: w.bq, pool: pool, scratch: s)
-            Ops.linear(w.wk, s.h, tokens: T, into: s.k, bias: w.bk, pool: pool, scratch: s)
-            Ops.linear(w.wv, s.h, tokens: T, into: s.v, bias: w.bv, pool: pool, scratch: s)
+            Ops.project(
+                .init(w.wq, s.q, w.bq), .init(w.wk, s.k, w.bk), .init(w.wv, s.v, w.bv), x: s.h,
+                quantized: Ops.quantize(s.h, tokens: T, k: d, into: q8), tokens: T, pool: pool, scratch: s)
             if let qn = w.qNorm, let kn = w.kNorm {
                 Ops.rmsNorm(s.q, qn, into: s.q, tokens: T * c.headCount, dim: c.headDim, eps: c.rmsEpsilon)
                 Ops.rmsNorm(s.k, kn, into: s.k, tokens: T * c.kvHeadCount, dim: c.headDim, eps: c.rmsEpsilon)
@@ -187,16 +192,20 @@ public final class Transformer: @unchecked Sendable {
                 (vc + slot * c.kvDim).update(from: s.v + t * c.kvDim, count: c.kvDim)
             }
             attention(plan, batch: batch, cache: cache, keys: kc, values: vc, window: sliding ? c.slidingWindow : nil)
-            Ops.linear(w.wo, s.attn, tokens: T, into: s.proj, bias: nil, pool: pool, scratch: s)
+            Ops.linear(
+                w.wo, s.attn, quantized: Ops.quantize(s.attn, tokens: T, k: c.qDim, into: q8), tokens: T, into: s.proj,
+                bias: nil, pool: pool, scratch: s)
             if let post = w.postAttentionNorm {
                 Ops.rmsNorm(s.proj, post, into: s.proj, tokens: T, dim: d, eps: c.rmsEpsilon)
             }
             Ops.add(s.proj, into: s.x, T * d)
             Ops.rmsNorm(s.x, w.ffnNorm, into: s.h, tokens: T, dim: d, eps: c.rmsEpsilon)
-            Ops.linear(w.wGate, s.h, tokens: T, into: s.gate, bias: nil, pool: pool, scratch: s)
-            Ops.linear(w.wUp, s.h, tokens: T, into: s.up, bias: nil, pool: pool, scratch: s)
-            Ops.gatedActivation(s.gate, s.up, T * c.ffnSize, c.activation)
-            Ops.linear(w.wDown, s.gate, tokens: T, into: s.proj, bias: nil, pool: pool, scratch: s)
+            Ops.gatedFFN(
+                gate: w.wGate, up: w.wUp, s.h, quantized: Ops.quantize(s.h, tokens: T, k: d, into: q8), tokens: T,
+                gate: s.gate, up: s.up, activation: c.activation, pool: pool, scratch: s)
+            Ops.linear(
+                w.wDown, s.gate, quantized: Ops.quantize(s.gate, tokens: T, k: c.ffnSize, into: q8), tokens: T,
+                into: s.proj, bias: nil, pool: pool, scratch: s)
             if let post = w.postFFNNorm {
                 Ops.rmsNorm(s.proj, post, into: s.proj, tokens: T, dim: d, eps: c.rmsEpsilon)
             }
@@ -214,6 +223,27 @@ public final class Transformer: @unchecked Sendable {
         let s = scratch
         let group = c.headCount / c.kvHeadCount
         let T = plan.count
+        if c.headDim % 64 == 0, batch.allSatisfy({ $0.blockTable.count == 1 }) {
+            // Every sequence in one block (kiln generate, the reference tests): positions are contiguous, so one
+            // (token, KV head) pair at a time lets the heads of a group share each key and value load.
+            pool.parallelFor(T * c.kvHeadCount) { range, thread in
+                let scores = s.scores(thread: thread)
+                for pair in range {
+                    let t = pair / c.kvHeadCount
+                    let kv = pair % c.kvHeadCount
+                    let pos = plan.positions[t]
+                    let first = window.map { max(0, pos - $0 + 1) } ?? 0
+                    let base = batch[plan.chunks[t]].blockTable[0] * cache.blockSize
+                    let kvOffset = (base + first) * c.kvDim + kv * c.headDim
+                    let head = t * c.qDim + kv * group * c.headDim
+                    Attention.attendGroup(
+                        queries: s.q + head, heads: group, keys: keys + kvOffset, values: values + kvOffset,
+                        stride: c.kvDim, count: pos + 1 - first, headDim: c.headDim, scale: c.attentionScale,
+                        scores: scores, out: s.attn + head)
+                }
+            }
+            return
+        }
         pool.parallelFor(T * c.headCount) { range, thread in
             let scores = s.scores(thread: thread)
             for pair in range {
@@ -239,7 +269,10 @@ public final class Transformer: @unchecked Sendable {
         let s = scratch
         Ops.rmsNorm(
             s.x + rows.lowerBound * d, weights.outputNorm, into: s.h, tokens: rows.count, dim: d, eps: config.rmsEpsilon)
-        Ops.linear(weights.output, s.h, tokens: rows.count, into: out, bias: nil, pool: pool, scratch: s)
+        let q8 = precision == .fast ? s.q8 : nil
+        Ops.linear(
+            weights.output, s.h, quantized: Ops.quantize(s.h, tokens: rows.count, k: d, into: q8), tokens: rows.count,
+            into: out, bias: nil, pool: pool, scratch: s)
     }
 }
 
@@ -271,14 +304,24 @@ struct RowPlan {
     }
 }
 
+/// Activation precision of the matrix products.
+public enum Precision: String, Sendable, CaseIterable {
+    /// Float32 activations: every matrix product dequantizes weights against float inputs.
+    case reference
+    /// Activations quantized to 8 bits per 32-value block, with integer (VNNI) dot products.
+    case fast
+}
+
 /// Activation buffers sized once per model for `tokens` positions; no allocation happens inside a step.
 final class Scratch: @unchecked Sendable {
     let threads: Int
     let x, h, q, k, v, attn, proj, gate, up: UnsafeMutablePointer<Float>
-    let scoresBase: UnsafeMutablePointer<Float>  // [threads, contextLength]
+    let scoresBase: UnsafeMutablePointer<Float>  // [threads, 4 heads, contextLength]
     let scoresStride: Int
     let matmulScratchBase: UnsafeMutablePointer<Float>  // [threads, matmulScratchCount(maxColumns)]
     let matmulScratchStride: Int
+    /// The 8-bit copy of whichever input the next matrices read: [T, max(d, qDim, ffn)].
+    let q8: Q8Activations
     var lastTokens = 0
 
     init(config c: ModelConfig, tokens T: Int, threads: Int) {
@@ -292,10 +335,11 @@ final class Scratch: @unchecked Sendable {
         proj = .allocate(capacity: T * max(c.hiddenSize, c.qDim))
         gate = .allocate(capacity: T * c.ffnSize)
         up = .allocate(capacity: T * c.ffnSize)
-        scoresStride = c.contextLength
-        scoresBase = .allocate(capacity: threads * c.contextLength)
+        scoresStride = 4 * (c.contextLength + 4)
+        scoresBase = .allocate(capacity: threads * scoresStride)
         matmulScratchStride = QuantKernels.matmulScratchCount(k: max(c.hiddenSize, c.ffnSize, c.qDim))
         matmulScratchBase = .allocate(capacity: threads * matmulScratchStride)
+        q8 = Q8Activations(capacity: T, maxK: max(c.hiddenSize, c.ffnSize, c.qDim))
     }
 
     func scores(thread: Int) -> UnsafeMutablePointer<Float> { scoresBase + thread * scoresStride }

@@ -1,4 +1,5 @@
 import KilnFormats
+import KilnKernels
 import KilnTensors
 
 /// A weight matrix read in place from a mapped checkpoint: `rows` output features, each a contiguous run of
@@ -10,8 +11,17 @@ public struct WeightMatrix: @unchecked Sendable {
     public let rows: Int
     public let columns: Int
     public let rowBytes: Int
+    /// The same matrix in the AVX-512 kernels' layout, when this CPU and format have one (`packed()`).
+    public var packed: PackedMatrix?
 
     public func row(_ r: Int) -> UnsafeRawPointer { data + r &* rowBytes }
+
+    /// This matrix with a packed copy for the 8-bit activation kernels (unchanged where none applies).
+    public func packed(pool: ThreadPool) -> WeightMatrix {
+        var m = self
+        m.packed = PackedMatrix(type: type, weights: data, rowBytes: rowBytes, rows: rows, k: columns, pool: pool)
+        return m
+    }
 }
 
 public struct LayerWeights: Sendable {
@@ -58,7 +68,8 @@ struct WeightSource {
         guard let rowBytes = t.type.byteCount(elements: columns) else {
             throw ModelError(path, "tensor '\(name)' rows of \(columns) are not whole \(t.type) blocks")
         }
-        return WeightMatrix(name: name, type: t.type, data: t.data, rows: rows, columns: columns, rowBytes: rowBytes)
+        return WeightMatrix(
+            name: name, type: t.type, data: t.data, rows: rows, columns: columns, rowBytes: rowBytes, packed: nil)
     }
 
     /// A vector converted to Float, plus `offset` (Gemma's (1 + w) norms).
@@ -148,6 +159,25 @@ struct TensorNames: Sendable {
 }
 
 extension ModelWeights {
+    /// Every matrix the forward pass multiplies by, with its packed copy (the embedding table stays as it is:
+    /// it is only read a row at a time).
+    func packed(pool: ThreadPool) -> ModelWeights {
+        var w = self
+        w.output = output.packed(pool: pool)
+        w.layers = layers.map { l in
+            var l = l
+            l.wq = l.wq.packed(pool: pool)
+            l.wk = l.wk.packed(pool: pool)
+            l.wv = l.wv.packed(pool: pool)
+            l.wo = l.wo.packed(pool: pool)
+            l.wGate = l.wGate.packed(pool: pool)
+            l.wUp = l.wUp.packed(pool: pool)
+            l.wDown = l.wDown.packed(pool: pool)
+            return l
+        }
+        return w
+    }
+
     init(config c: ModelConfig, source s: WeightSource, names n: TensorNames) throws {
         let d = c.hiddenSize
         let off = c.normWeightOffset

@@ -1,37 +1,81 @@
 import ArgumentParser
 import Foundation
+import KilnKernels
 import KilnModels
 
+/// Prompt-processing and generation speed in the spirit of llama-bench: `-p` prompt tokens from an empty cache
+/// (pp), then `-n` tokens decoded one at a time from an empty cache (tg), each repeated `-r` times after a warm-up,
+/// reported as mean ± standard deviation of tokens/s. Tokens are fixed pseudo-random ids, as in llama-bench.
+///
+/// Next to the speed it prints the machine's measured read bandwidth and float32 FMA peak and the run's fraction
+/// of each: tg against the bandwidth roofline (weight bytes read per token / bandwidth), pp against peak FLOP/s
+/// (2 × multiply-adds of the matrices per token). `--json` prints llama-bench's JSON shape.
+///
+/// With `--concurrency 1,4,8,16` it measures the batching engine instead (no HTTP): that many streams at once,
+/// each a distinct `-p`-token prompt generating `-n` tokens; aggregate and per-stream decode tokens/s.
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure the batching engine's throughput at several concurrency levels (no HTTP).")
+        abstract: "Measure prompt and generation speed (like llama-bench), or the engine under concurrency.")
+
+    @Option(help: "Comma-separated numbers of concurrent streams through the batching engine, e.g. 1,4,8,16.")
+    var concurrency: String?
 
     @Option(name: [.customShort("m"), .long], help: "A GGUF file or a Hugging Face model directory.")
     var model: String
 
-    @Option(help: "Comma-separated numbers of concurrent streams, e.g. 1,4,8,16.")
-    var concurrency: String = "1,4,8,16"
+    @Option(name: [.customShort("p"), .customLong("n-prompt")], help: "Prompt tokens (0 skips the pp test).")
+    var prompt: Int = 512
 
-    @Option(name: .customShort("p"), help: "Prompt tokens per stream.")
-    var promptTokens: Int = 128
+    @Option(name: [.customShort("n"), .customLong("n-gen")], help: "Generated tokens (0 skips the tg test).")
+    var gen: Int = 128
 
-    @Option(name: .customShort("n"), help: "Tokens generated per stream.")
-    var generateTokens: Int = 128
-
-    @Option(name: .shortAndLong, help: "Compute threads.")
+    @Option(name: .shortAndLong, help: "Compute threads (default: the machine's cores).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    @Flag(help: "Print the results as JSON.")
+    @Option(name: [.customShort("r"), .long], help: "Repetitions of each test.")
+    var repetitions: Int = 5
+
+    @Option(help: "Activation precision: fast (8-bit, integer kernels) or reference (float32).")
+    var precision: String = "fast"
+
+    @Flag(help: "Print llama-bench's JSON (a list of objects with n_prompt, n_gen, n_threads, avg_ts, stddev_ts).")
     var json = false
 
+    func validate() throws {
+        guard prompt >= 0, gen >= 0, prompt + gen > 0 else { throw ValidationError("-p and -n must be ≥ 0, not both 0") }
+        guard threads >= 1, threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
+        guard repetitions >= 1 else { throw ValidationError("-r must be ≥ 1") }
+        guard Precision(rawValue: precision) != nil else { throw ValidationError("--precision is fast or reference") }
+    }
+
+    struct Measurement {
+        let nPrompt: Int
+        let nGen: Int
+        let seconds: [Double]
+        var tokens: Int { nPrompt + nGen }
+        var rates: [Double] { seconds.map { Double(tokens) / $0 } }
+        var mean: Double { rates.reduce(0, +) / Double(rates.count) }
+        var stddev: Double { Bench.stddev(rates) }
+        var test: String { nPrompt > 0 ? "pp\(nPrompt)" : "tg\(nGen)" }
+    }
+
     func run() async throws {
-        let levels = concurrency.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        if let concurrency {
+            try await runEngine(levels: concurrency)
+            return
+        }
+        try runSingleStream()
+    }
+
+    func runEngine(levels text: String) async throws {
+        let levels = text.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !levels.isEmpty, levels.allSatisfy({ $0 >= 1 && $0 <= 1024 }) else {
             throw ValidationError("--concurrency takes a comma-separated list of numbers between 1 and 1024")
         }
         let loaded = try reportingErrors { try LoadedModel.load(model, threads: threads) }
+        loaded.transformer.precision = Precision(rawValue: precision)!
         let results = try await EngineBench.run(
-            model: loaded, levels: levels, promptTokens: promptTokens, generateTokens: generateTokens,
+            model: loaded, levels: levels, promptTokens: max(prompt, 1), generateTokens: max(gen, 1),
             kvCacheBytes: 1 << 30)
         if json {
             let encoder = JSONEncoder()
@@ -39,6 +83,113 @@ struct Bench: AsyncParsableCommand {
             print(String(decoding: try encoder.encode(results), as: UTF8.self))
         } else {
             print(EngineBench.table(results))
+        }
+    }
+
+    func runSingleStream() throws {
+        let transformer = try reportingErrors {
+            try ModelLoader.transformer(ModelLoader.open(model), threads: threads)
+        }
+        transformer.precision = Precision(rawValue: precision)!
+        let config = transformer.config
+        guard prompt + gen <= config.contextLength else {
+            printError("error: -p \(prompt) + -n \(gen) exceeds the model's context of \(config.contextLength) tokens")
+            throw ExitCode(1)
+        }
+        var rng = SystemRandomNumberGenerator.Seeded(seed: 1234)
+        let tokens = (0..<max(prompt, gen)).map { _ in Int32(rng.next() % UInt64(config.vocabularySize)) }
+        let cache = transformer.makeCache(capacity: prompt + gen)
+        let clock = ContinuousClock()
+
+        func time(_ body: () throws -> Void) rethrows -> Double {
+            let d = try clock.measure(body)
+            return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+        }
+        func promptRun() throws -> Double {
+            cache.reset()
+            return try time { _ = try transformer.forward(Array(tokens[0..<prompt]), cache: cache) }
+        }
+        func genRun() throws -> Double {
+            cache.reset()
+            return try time {
+                for i in 0..<gen { _ = try transformer.forward([tokens[i]], cache: cache) }
+            }
+        }
+        var results: [Measurement] = []
+        try reportingErrors {
+            if prompt > 0 {
+                _ = try promptRun()
+                results.append(Measurement(nPrompt: prompt, nGen: 0, seconds: try (0..<repetitions).map { _ in try promptRun() }))
+            }
+            if gen > 0 {
+                _ = try genRun()
+                results.append(Measurement(nPrompt: 0, nGen: gen, seconds: try (0..<repetitions).map { _ in try genRun() }))
+            }
+        }
+
+        let bandwidth = MachineProbe.readBandwidth(pool: transformer.pool)
+        let peak = MachineProbe.peakFlops(pool: transformer.pool)
+        let weights = transformer.weights
+        let matrices = weights.layers.flatMap { [$0.wq, $0.wk, $0.wv, $0.wo, $0.wGate, $0.wUp, $0.wDown] } + [weights.output]
+        let bytesPerToken = matrices.reduce(0) { $0 + ($1.packed.map { $0.rowBytes * $0.rows } ?? $1.rowBytes * $1.rows) }
+        let macsPerToken = matrices.reduce(0) { $0 + $1.rows * $1.columns }
+        let name = URL(fileURLWithPath: model).lastPathComponent
+
+        if json {
+            let objects: [[String: Any]] = results.map { m in
+                [
+                    "model_filename": model, "model_type": "\(config.architecture) \(name)",
+                    "model_size": bytesPerToken, "model_n_params": macsPerToken, "n_threads": threads,
+                    "n_prompt": m.nPrompt, "n_gen": m.nGen, "test_time": ISO8601DateFormatter().string(from: Date()),
+                    "avg_ns": Int(m.seconds.reduce(0, +) / Double(m.seconds.count) * 1e9),
+                    "stddev_ns": Int(Bench.stddev(m.seconds) * 1e9), "avg_ts": m.mean, "stddev_ts": m.stddev,
+                    "samples_ns": m.seconds.map { Int($0 * 1e9) }, "samples_ts": m.rates,
+                    "kiln_precision": precision, "kiln_read_bandwidth_gbs": bandwidth / 1e9,
+                    "kiln_peak_gflops_f32": peak / 1e9,
+                ]
+            }
+            let data = try JSONSerialization.data(withJSONObject: objects, options: [.prettyPrinted, .sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+            return
+        }
+        print(
+            String(
+                format: "%@: %d threads, %@ activations; weights read per token %.1f MB, %.1f M multiply-adds",
+                name, threads, precision, Double(bytesPerToken) / 1e6, Double(macsPerToken) / 1e6))
+        print(
+            String(
+                format: "machine: read bandwidth %.1f GB/s, float32 FMA peak %.0f GFLOP/s (%d threads)", bandwidth / 1e9,
+                peak / 1e9, threads))
+        print("| test   |            t/s | of bandwidth roofline | of fp32 peak FLOP/s |")
+        print("| ------ | -------------: | --------------------: | ------------------: |")
+        for m in results {
+            let roofline = m.mean * Double(bytesPerToken) / bandwidth
+            let flops = m.mean * 2 * Double(macsPerToken) / peak
+            print(
+                String(
+                    format: "| %-6@ | %7.1f ± %5.1f | %20.1f%% | %18.1f%% |", m.test, m.mean, m.stddev, roofline * 100,
+                    flops * 100))
+        }
+    }
+
+    static func stddev(_ v: [Double]) -> Double {
+        guard v.count > 1 else { return 0 }
+        let mean = v.reduce(0, +) / Double(v.count)
+        return (v.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(v.count - 1)).squareRoot()
+    }
+}
+
+extension SystemRandomNumberGenerator {
+    /// SplitMix64: the same pseudo-random tokens on every run.
+    struct Seeded: RandomNumberGenerator {
+        var state: UInt64
+        init(seed: UInt64) { state = seed }
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
         }
     }
 }

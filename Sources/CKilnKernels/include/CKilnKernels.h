@@ -1,0 +1,71 @@
+// Kiln's C kernels: only what Swift cannot express (VNNI `vpdpbusd` integer dot products).
+//
+// Every function takes an `isa` argument: KILN_ISA_BEST picks the best instruction set this CPU supports (checked
+// once with __builtin_cpu_supports); the tests pass each lower level explicitly to compare the paths. The AVX-512
+// code is compiled with target attributes, so the package itself builds for baseline x86-64 (and other CPUs).
+#ifndef CKILN_KERNELS_H
+#define CKILN_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum {
+    KILN_ISA_BEST = -1,
+    KILN_ISA_PORTABLE = 0,
+    KILN_ISA_AVX2 = 1,
+    KILN_ISA_AVX512 = 2,
+};
+
+/// The best instruction set level this CPU runs (KILN_ISA_PORTABLE .. KILN_ISA_AVX512).
+int kiln_best_isa(void);
+
+/// Activations quantized to 8 bits in blocks of 32 values (x ≈ qs · d), one row of `k` per token; arrays are
+/// packed per token: token t's values start at qs + t·k, d + t·k/32, s + t·k/32, sums + t·k/16.
+/// The packed kernels read the quants interleaved like the packed weights (pack.c): `qs32` in groups of 16 blocks of
+/// 32 values, `qs16` in groups of 16 sub-blocks of 16 values.
+typedef struct kiln_q8_act {
+    int8_t *qs;      // [tokens, k]      quants in -127...127, in order
+    int8_t *qs32;    // [tokens, k]      the same, interleaved for 32-value lanes
+    int8_t *qs16;    // [tokens, k]      the same, interleaved for 16-value lanes
+    float *d;        // [tokens, k/32]   block scale = max|x| / 127
+    float *d16;      // [tokens, k/16]   the scale of the block holding each 16 values
+    float *s;        // [tokens, k/32]   d · Σ qs over the block (for formats with a per-block offset)
+    int16_t *sums;   // [tokens, k/16]   Σ qs over each 16 values (for Q6_K's 16-value sub-blocks)
+} kiln_q8_act;
+
+/// Quantizes `tokens` rows of `k` floats (rows `x_stride` floats apart; k a multiple of 32) into `act`. Every
+/// instruction set gives bit-identical results (round to nearest even of x / d).
+void kiln_quantize_q8(int isa, const float *x, int64_t k, int64_t tokens, int64_t x_stride, kiln_q8_act act);
+
+/// Whether `kiln_matmul_q8` handles weights of this ggml type id (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K).
+int kiln_q8_supports(uint32_t ggml_type);
+
+/// y[t·y_stride + r] = Σ_i w[r, i] · x̂[t, i] for rows row_begin..<row_end and tokens 0..<tokens, where row r of the
+/// weights starts r·row_bytes past `weights` (ggml block layout) and x̂ is the quantized activations.
+void kiln_matmul_q8(
+    int isa, uint32_t ggml_type, const void *weights, size_t row_bytes, int64_t row_begin, int64_t row_end,
+    kiln_q8_act act, int64_t k, int64_t tokens, float *y, int64_t y_stride);
+
+/// Weights repacked for the AVX-512 kernels (layout in pack.c). Bytes per packed row of `k` values; 0 when the
+/// format has no packed layout or k is not whole blocks.
+int64_t kiln_packed_row_bytes(uint32_t ggml_type, int64_t k);
+
+/// Packs rows row_begin..<row_end of a ggml-layout matrix into `dst` (row r at r · kiln_packed_row_bytes).
+void kiln_pack_rows(
+    uint32_t ggml_type, const void *weights, size_t row_bytes, int64_t row_begin, int64_t row_end, int64_t k, void *dst);
+
+/// kiln_matmul_q8 over packed rows (row r at r · kiln_packed_row_bytes(type, k) past `packed`). Needs AVX-512 VNNI
+/// (kiln_best_isa() == KILN_ISA_AVX512); does nothing otherwise.
+void kiln_matmul_packed(
+    uint32_t ggml_type, const void *packed, int64_t row_begin, int64_t row_end, kiln_q8_act act, int64_t k,
+    int64_t tokens, float *y, int64_t y_stride);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

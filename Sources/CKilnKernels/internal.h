@@ -1,0 +1,90 @@
+// Shared between the per-instruction-set kernel files; not part of the public header.
+#ifndef CKILN_INTERNAL_H
+#define CKILN_INTERNAL_H
+
+#include "include/CKilnKernels.h"
+#include <string.h>
+
+// ggml type ids of the formats with Q8-activation kernels.
+enum {
+    T_Q4_0 = 2, T_Q4_1 = 3, T_Q5_0 = 6, T_Q5_1 = 7, T_Q8_0 = 8, T_Q4_K = 12, T_Q5_K = 13, T_Q6_K = 14,
+};
+
+static inline uint16_t kiln_load_u16(const uint8_t *p) {
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+}
+
+static inline uint32_t kiln_load_u32(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/// IEEE binary16 → float, exact, without F16C.
+static inline float kiln_half_to_float(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    uint32_t exponent = (h >> 10) & 0x1f;
+    uint32_t mantissa = h & 0x3ff;
+    uint32_t bits;
+    if (exponent == 0) {
+        if (mantissa == 0) {
+            bits = sign;
+        } else {  // subnormal: normalise
+            int e = -1;
+            do {
+                e++;
+                mantissa <<= 1;
+            } while ((mantissa & 0x400) == 0);
+            bits = sign | ((uint32_t)(112 - e) << 23) | ((mantissa & 0x3ff) << 13);
+        }
+    } else if (exponent == 31) {
+        bits = sign | 0x7f800000 | (mantissa << 13);
+    } else {
+        bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+/// Q4_K/Q5_K 6-bit scales and mins of the 8 sub-blocks, unpacked from the 12 scale bytes into bytes
+/// (scales in the low 8 bytes of *sc, mins in *mn).
+static inline void kiln_k_scales(const uint8_t *q, uint64_t *sc, uint64_t *mn) {
+    uint32_t u0 = kiln_load_u32(q), u1 = kiln_load_u32(q + 4), u2 = kiln_load_u32(q + 8);
+    uint32_t sc_hi = (u2 & 0x0f0f0f0fu) | (((u0 >> 6) & 0x03030303u) << 4);
+    uint32_t mn_hi = ((u2 >> 4) & 0x0f0f0f0fu) | (((u1 >> 6) & 0x03030303u) << 4);
+    *sc = (uint64_t)(u0 & 0x3f3f3f3fu) | ((uint64_t)sc_hi << 32);
+    *mn = (uint64_t)(u1 & 0x3f3f3f3fu) | ((uint64_t)mn_hi << 32);
+}
+
+/// Stores block b's 32 quants of a row of k values at their interleaved places in qs32 and qs16.
+static inline void kiln_interleave_block(int8_t *qs32, int8_t *qs16, int64_t k, int64_t b, const int8_t q[32]) {
+    const int64_t nb = k / 32, g = b / 16, L = b % 16;
+    const int64_t n = nb - 16 * g < 16 ? nb - 16 * g : 16;
+    for (int i = 0; i < 8; i++) memcpy(qs32 + g * 512 + i * 4 * n + 4 * L, q + 4 * i, 4);
+    for (int half = 0; half < 2; half++) {
+        const int64_t j = 2 * b + half, g16 = j / 16, L16 = j % 16;
+        const int64_t n16 = k / 16 - 16 * g16 < 16 ? k / 16 - 16 * g16 : 16;
+        for (int i = 0; i < 4; i++) memcpy(qs16 + g16 * 256 + i * 4 * n16 + 4 * L16, q + 16 * half + 4 * i, 4);
+    }
+}
+
+void kiln_quantize_q8_portable(const float *x, int64_t k, int64_t tokens, int64_t x_stride, kiln_q8_act act);
+void kiln_quantize_q8_avx512(const float *x, int64_t k, int64_t tokens, int64_t x_stride, kiln_q8_act act);
+
+void kiln_matmul_q8_portable(
+    uint32_t type, const uint8_t *w, size_t row_bytes, int64_t r0, int64_t r1, kiln_q8_act act, int64_t k,
+    int64_t tokens, float *y, int64_t y_stride);
+void kiln_matmul_packed_avx512(
+    uint32_t type, const uint8_t *packed, int64_t row_bytes, int64_t r0, int64_t r1, kiln_q8_act act, int64_t k,
+    int64_t tokens, float *y, int64_t y_stride);
+void kiln_matmul_q8_avx2(
+    uint32_t type, const uint8_t *w, size_t row_bytes, int64_t r0, int64_t r1, kiln_q8_act act, int64_t k,
+    int64_t tokens, float *y, int64_t y_stride);
+void kiln_matmul_q8_avx512(
+    uint32_t type, const uint8_t *w, size_t row_bytes, int64_t r0, int64_t r1, kiln_q8_act act, int64_t k,
+    int64_t tokens, float *y, int64_t y_stride);
+
+#endif

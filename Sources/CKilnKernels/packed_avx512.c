@@ -1,0 +1,261 @@
+// AVX-512 VNNI kernels over packed weights (layout in pack.c) and interleaved 8-bit activations.
+//
+// Lane L of every `vpdpbusd` accumulates block L of a group, so a group of up to 16 blocks costs its 8 integer
+// products (4 for Q6_K), one int→float convert and one FMA with the 16 block scales d_w·d_x; offsets (Q4_1's m,
+// Q4_0's -8·d, Q8_0's -128·d of its biased quants, K-quant mins, Q6_K's -32) cost one more FMA per group against
+// the activation block sums. One call handles 1-4 tokens per row: during prefill each group is unpacked once for
+// up to four tokens.
+#if defined(__x86_64__)
+
+#include "internal.h"
+#include <immintrin.h>
+
+#define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512bf16,fma,f16c")))
+#define INLINE static inline __attribute__((always_inline)) TARGET
+
+INLINE float hsum(__m512 v) {
+    __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+INLINE __mmask64 load_mask(const uint8_t *p) {
+    uint64_t m;
+    memcpy(&m, p, 8);
+    return (__mmask64)m;
+}
+
+/// Four nibble vectors (8 steps) of 4n bytes against the tokens' interleaved activations, with the fifth bits
+/// when `masks` is non-null. ia[t] receives the 16 lanes' integer dot products.
+INLINE void nibble_steps(
+    const int nt, const uint8_t *q, const uint8_t *masks, int sv, __mmask64 bm, const int8_t *const *xg,
+    __m512i *ia) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f), sixteen = _mm512_set1_epi8(16);
+    __m512i ib[4];
+    for (int t = 0; t < nt; t++) ia[t] = ib[t] = _mm512_setzero_si512();
+    for (int j = 0; j < 4; j++) {
+        const __m512i v = _mm512_maskz_loadu_epi8(bm, q + j * sv);
+        __m512i lo = _mm512_and_si512(v, m4);
+        __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        if (masks) {
+            lo = _mm512_mask_add_epi8(lo, load_mask(masks + 16 * j), lo, sixteen);
+            hi = _mm512_mask_add_epi8(hi, load_mask(masks + 16 * j + 8), hi, sixteen);
+        }
+        for (int t = 0; t < nt; t++) {
+            ia[t] = _mm512_dpbusd_epi32(ia[t], lo, _mm512_maskz_loadu_epi8(bm, xg[t] + (2 * j) * sv));
+            ib[t] = _mm512_dpbusd_epi32(ib[t], hi, _mm512_maskz_loadu_epi8(bm, xg[t] + (2 * j + 1) * sv));
+        }
+    }
+    for (int t = 0; t < nt; t++) ia[t] = _mm512_add_epi32(ia[t], ib[t]);
+}
+
+/// Q4_0, Q4_1, Q5_0, Q5_1, Q8_0.
+INLINE void packed_block32(
+    const uint32_t type, const int nt, const uint8_t *p, const kiln_q8_act *a, int64_t t0, int64_t k, float *out) {
+    const int64_t nb = k / 32;
+    const int has_m = type == T_Q4_1 || type == T_Q5_1;
+    const int five = type == T_Q5_0 || type == T_Q5_1;
+    const int8_t *xq[4];
+    const float *xd[4], *xs[4];
+    __m512 acc[4], oacc[4];
+    for (int t = 0; t < nt; t++) {
+        xq[t] = a->qs32 + (t0 + t) * k;
+        xd[t] = a->d + (t0 + t) * nb;
+        xs[t] = a->s + (t0 + t) * nb;
+        acc[t] = oacc[t] = _mm512_setzero_ps();
+    }
+    for (int64_t g = 0; g < nb; g += 16) {
+        const int n = nb - g < 16 ? (int)(nb - g) : 16;
+        const __mmask16 lm = (__mmask16)((1u << n) - 1);
+        const __mmask64 bm = n == 16 ? ~(__mmask64)0 : (((__mmask64)1 << (4 * n)) - 1);
+        const int sv = 4 * n;
+        const __m512 dv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lm, p));
+        p += 2 * n;
+        __m512 mv;
+        if (has_m) {
+            mv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lm, p));
+            p += 2 * n;
+        } else {
+            mv = _mm512_mul_ps(dv, _mm512_set1_ps(type == T_Q4_0 ? -8.0f : type == T_Q5_0 ? -16.0f : -128.0f));
+        }
+        __m512 sc[4];
+        const int8_t *xg[4];
+        for (int t = 0; t < nt; t++) {
+            sc[t] = _mm512_mul_ps(dv, _mm512_maskz_loadu_ps(lm, xd[t] + g));
+            oacc[t] = _mm512_fmadd_ps(mv, _mm512_maskz_loadu_ps(lm, xs[t] + g), oacc[t]);
+            xg[t] = xq[t] + g * 32;
+        }
+        __m512i ia[4];
+        if (type == T_Q8_0) {
+            __m512i ib[4];
+            for (int t = 0; t < nt; t++) ia[t] = ib[t] = _mm512_setzero_si512();
+            for (int i = 0; i < 8; i += 2) {
+                const __m512i w0 = _mm512_maskz_loadu_epi8(bm, p + i * sv);
+                const __m512i w1 = _mm512_maskz_loadu_epi8(bm, p + (i + 1) * sv);
+                for (int t = 0; t < nt; t++) {
+                    ia[t] = _mm512_dpbusd_epi32(ia[t], w0, _mm512_maskz_loadu_epi8(bm, xg[t] + i * sv));
+                    ib[t] = _mm512_dpbusd_epi32(ib[t], w1, _mm512_maskz_loadu_epi8(bm, xg[t] + (i + 1) * sv));
+                }
+            }
+            for (int t = 0; t < nt; t++) ia[t] = _mm512_add_epi32(ia[t], ib[t]);
+            p += 32 * n;
+        } else {
+            nibble_steps(nt, p, five ? p + 16 * n : NULL, sv, bm, xg, ia);
+            p += 16 * n + (five ? 64 : 0);
+        }
+        for (int t = 0; t < nt; t++) acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia[t]), sc[t], acc[t]);
+    }
+    for (int t = 0; t < nt; t++) out[t] = hsum(acc[t]) + hsum(oacc[t]);
+}
+
+/// Q4_K and Q5_K: lanes are 32-value sub-blocks, a group is up to two super-blocks.
+INLINE void packed_q45_k(
+    const int five, const int nt, const uint8_t *p, const kiln_q8_act *a, int64_t t0, int64_t k, float *out) {
+    const int64_t nb = k / 32;
+    const int8_t *xq[4];
+    const float *xd[4], *xs[4];
+    __m512 acc[4], oacc[4];
+    for (int t = 0; t < nt; t++) {
+        xq[t] = a->qs32 + (t0 + t) * k;
+        xd[t] = a->d + (t0 + t) * nb;
+        xs[t] = a->s + (t0 + t) * nb;
+        acc[t] = oacc[t] = _mm512_setzero_ps();
+    }
+    const __m512i first = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i second = _mm512_add_epi32(first, _mm512_set1_epi32(2));
+    for (int64_t g = 0; g < nb; g += 16) {
+        const int n = nb - g < 16 ? (int)(nb - g) : 16;
+        const __mmask16 lm = (__mmask16)((1u << n) - 1);
+        const __mmask64 bm = n == 16 ? ~(__mmask64)0 : (((__mmask64)1 << (4 * n)) - 1);
+        const int sv = 4 * n;
+        const __m512 dd = _mm512_castps128_ps512(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)p)));
+        const __m512 scales = _mm512_mul_ps(
+            _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + 8)))),
+            _mm512_permutexvar_ps(first, dd));
+        const __m512 mins = _mm512_mul_ps(
+            _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + 24)))),
+            _mm512_permutexvar_ps(second, dd));
+        p += 40;
+        __m512 sc[4];
+        const int8_t *xg[4];
+        for (int t = 0; t < nt; t++) {
+            sc[t] = _mm512_mul_ps(scales, _mm512_maskz_loadu_ps(lm, xd[t] + g));
+            oacc[t] = _mm512_fmadd_ps(mins, _mm512_maskz_loadu_ps(lm, xs[t] + g), oacc[t]);
+            xg[t] = xq[t] + g * 32;
+        }
+        __m512i ia[4];
+        nibble_steps(nt, p, five ? p + 16 * n : NULL, sv, bm, xg, ia);
+        p += 16 * n + (five ? 64 : 0);
+        for (int t = 0; t < nt; t++) acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia[t]), sc[t], acc[t]);
+    }
+    for (int t = 0; t < nt; t++) out[t] = hsum(acc[t]) - hsum(oacc[t]);
+}
+
+/// Q6_K: lanes are 16-value sub-blocks, a group is one super-block.
+INLINE void packed_q6_k(const int nt, const uint8_t *p, const kiln_q8_act *a, int64_t t0, int64_t k, float *out) {
+    const int8_t *xq[4];
+    const float *xd[4];
+    const int16_t *xsum[4];
+    __m512 acc[4], oacc[4];
+    for (int t = 0; t < nt; t++) {
+        xq[t] = a->qs16 + (t0 + t) * k;
+        xd[t] = a->d16 + (t0 + t) * (k / 16);
+        xsum[t] = a->sums + (t0 + t) * (k / 16);
+        acc[t] = oacc[t] = _mm512_setzero_ps();
+    }
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m2 = _mm512_set1_epi8(0x30);
+    for (int64_t g = 0; g < k / 256; g++) {
+        const __m512 scales = _mm512_mul_ps(
+            _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 2)))),
+            _mm512_set1_ps(_cvtsh_ss(kiln_load_u16(p))));
+        p += 18;
+        __m512 sc[4];
+        for (int t = 0; t < nt; t++) {
+            sc[t] = _mm512_mul_ps(scales, _mm512_loadu_ps(xd[t] + 16 * g));
+            const __m512 sums = _mm512_cvtepi32_ps(
+                _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)(xsum[t] + 16 * g))));
+            oacc[t] = _mm512_fmadd_ps(sc[t], sums, oacc[t]);
+        }
+        const __m512i l0 = _mm512_loadu_si512((const void *)p), l1 = _mm512_loadu_si512((const void *)(p + 64));
+        const __m512i h = _mm512_loadu_si512((const void *)(p + 128));
+        p += 192;
+        const __m512i w0 = _mm512_or_si512(_mm512_and_si512(l0, m4), _mm512_and_si512(_mm512_slli_epi16(h, 4), m2));
+        const __m512i w1 = _mm512_or_si512(
+            _mm512_and_si512(_mm512_srli_epi16(l0, 4), m4), _mm512_and_si512(_mm512_slli_epi16(h, 2), m2));
+        const __m512i w2 = _mm512_or_si512(_mm512_and_si512(l1, m4), _mm512_and_si512(h, m2));
+        const __m512i w3 = _mm512_or_si512(
+            _mm512_and_si512(_mm512_srli_epi16(l1, 4), m4), _mm512_and_si512(_mm512_srli_epi16(h, 2), m2));
+        for (int t = 0; t < nt; t++) {
+            const int8_t *x = xq[t] + 256 * g;
+            __m512i ia = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w0, _mm512_loadu_si512((const void *)x));
+            __m512i ib = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w1, _mm512_loadu_si512((const void *)(x + 64)));
+            ia = _mm512_dpbusd_epi32(ia, w2, _mm512_loadu_si512((const void *)(x + 128)));
+            ib = _mm512_dpbusd_epi32(ib, w3, _mm512_loadu_si512((const void *)(x + 192)));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(ia, ib)), sc[t], acc[t]);
+        }
+    }
+    for (int t = 0; t < nt; t++) out[t] = hsum(acc[t]) - 32 * hsum(oacc[t]);
+}
+
+INLINE void packed_any(
+    const uint32_t type, const int nt, const uint8_t *row, const kiln_q8_act *a, int64_t t0, int64_t k, float *out) {
+    switch (type) {
+    case T_Q4_K: packed_q45_k(0, nt, row, a, t0, k, out); break;
+    case T_Q5_K: packed_q45_k(1, nt, row, a, t0, k, out); break;
+    case T_Q6_K: packed_q6_k(nt, row, a, t0, k, out); break;
+    default: packed_block32(type, nt, row, a, t0, k, out); break;
+    }
+}
+
+/// Every row against the tokens, four at a time. Tokens go in tiles whose activations fit in L1 (~32 KiB), and
+/// each tile meets every row before the next: x is then read from L1 and each packed row from L2 once per tile,
+/// instead of all tokens' x streaming from L2 for every row.
+INLINE void packed_format(
+    const uint32_t type, const uint8_t *w, int64_t row_bytes, int64_t r0, int64_t r1, const kiln_q8_act *a,
+    int64_t k, int64_t tokens, float *y, int64_t y_stride) {
+    float out[4];
+    int64_t tile = (32 * 1024 / k) & ~(int64_t)3;
+    if (tile < 4) tile = 4;
+    for (int64_t t0 = 0; t0 < tokens; t0 += tile) {
+        const int64_t t1 = t0 + tile < tokens ? t0 + tile : tokens;
+        for (int64_t r = r0; r < r1; r++) {
+            const uint8_t *row = w + r * row_bytes;
+            if (r + 4 < r1) {  // decode streams rows from DRAM: ask for the rows ahead early
+                const uint8_t *ahead = row + 4 * row_bytes;
+                for (int64_t off = 0; off < row_bytes; off += 64) _mm_prefetch((const char *)(ahead + off), _MM_HINT_T0);
+            }
+            int64_t t = t0;
+            for (; t + 4 <= t1; t += 4) {
+                packed_any(type, 4, row, a, t, k, out);
+                for (int i = 0; i < 4; i++) y[(t + i) * y_stride + r] = out[i];
+            }
+            switch (t1 - t) {
+            case 3: packed_any(type, 3, row, a, t, k, out); break;
+            case 2: packed_any(type, 2, row, a, t, k, out); break;
+            case 1: packed_any(type, 1, row, a, t, k, out); break;
+            default: break;
+            }
+            for (int i = 0; i < t1 - t; i++) y[(t + i) * y_stride + r] = out[i];
+        }
+    }
+}
+
+TARGET void kiln_matmul_packed_avx512(
+    uint32_t type, const uint8_t *w, int64_t row_bytes, int64_t r0, int64_t r1, kiln_q8_act act, int64_t k,
+    int64_t tokens, float *y, int64_t y_stride) {
+    switch (type) {
+    case T_Q4_0: packed_format(T_Q4_0, w, row_bytes, r0, r1, &act, k, tokens, y, y_stride); break;
+    case T_Q4_1: packed_format(T_Q4_1, w, row_bytes, r0, r1, &act, k, tokens, y, y_stride); break;
+    case T_Q5_0: packed_format(T_Q5_0, w, row_bytes, r0, r1, &act, k, tokens, y, y_stride); break;
+    case T_Q5_1: packed_format(T_Q5_1, w, row_bytes, r0, r1, &act, k, tokens, y, y_stride); break;
+    case T_Q8_0: packed_format(T_Q8_0, w, row_bytes, r0, r1, &act, k, tokens, y, y_stride); break;
+    case T_Q4_K: packed_format(T_Q4_K, w, row_bytes, r0, r1, &act, k, tokens, y, y_stride); break;
+    case T_Q5_K: packed_format(T_Q5_K, w, row_bytes, r0, r1, &act, k, tokens, y, y_stride); break;
+    case T_Q6_K: packed_format(T_Q6_K, w, row_bytes, r0, r1, &act, k, tokens, y, y_stride); break;
+    default: break;
+    }
+}
+
+#endif

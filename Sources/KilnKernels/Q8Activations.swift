@@ -1,0 +1,67 @@
+import CKilnKernels
+
+/// Activations quantized to 8 bits in blocks of 32 values (x ≈ q · d, d = max|x| / 127 per block), for the integer
+/// dot-product kernels of CKilnKernels.
+///
+/// Quantizing once per token and sharing the result between every matrix that reads the same input (Q, K and V;
+/// gate and up) keeps the cost off the hot loops, and 1 byte per value keeps a whole row of x in L1.
+/// Buffers are sized once for `capacity` tokens of up to `maxK` values; nothing is allocated per step.
+public final class Q8Activations: @unchecked Sendable {
+    public let capacity: Int
+    public let maxK: Int
+    public private(set) var k = 0
+    public private(set) var tokens = 0
+    let qs: UnsafeMutablePointer<Int8>  // [capacity, maxK]
+    let qs32: UnsafeMutablePointer<Int8>  // [capacity, maxK], interleaved for the packed kernels' 32-value lanes
+    let qs16: UnsafeMutablePointer<Int8>  // [capacity, maxK], interleaved for 16-value lanes
+    let d: UnsafeMutablePointer<Float>  // [capacity, maxK / 32]
+    let d16: UnsafeMutablePointer<Float>  // [capacity, maxK / 16]
+    let s: UnsafeMutablePointer<Float>  // [capacity, maxK / 32]
+    let sums: UnsafeMutablePointer<Int16>  // [capacity, maxK / 16]
+
+    public init(capacity: Int, maxK: Int) {
+        self.capacity = max(1, capacity)
+        self.maxK = (max(32, maxK) + 31) / 32 * 32
+        qs = .allocate(capacity: self.capacity * self.maxK)
+        qs32 = .allocate(capacity: self.capacity * self.maxK)
+        qs16 = .allocate(capacity: self.capacity * self.maxK)
+        d = .allocate(capacity: self.capacity * self.maxK / 32)
+        d16 = .allocate(capacity: self.capacity * self.maxK / 16)
+        s = .allocate(capacity: self.capacity * self.maxK / 32)
+        sums = .allocate(capacity: self.capacity * self.maxK / 16)
+    }
+
+    deinit {
+        qs.deallocate()
+        qs32.deallocate()
+        qs16.deallocate()
+        d.deallocate()
+        d16.deallocate()
+        s.deallocate()
+        sums.deallocate()
+    }
+
+    /// Whether vectors of length `k` can be quantized (whole 32-value blocks that fit the buffers).
+    public static func accepts(k: Int) -> Bool { k > 0 && k % 32 == 0 }
+
+    /// Quantizes `tokens` rows of `k` floats, `stride` floats apart.
+    public func quantize(_ x: UnsafePointer<Float>, tokens: Int, k: Int, stride: Int? = nil, isa: Int32 = -1) {
+        precondition(Self.accepts(k: k) && k <= maxK && tokens <= capacity, "Q8Activations: \(tokens)x\(k) does not fit")
+        self.k = k
+        self.tokens = tokens
+        kiln_quantize_q8(isa, x, Int64(k), Int64(tokens), Int64(stride ?? k), raw)
+    }
+
+    var raw: kiln_q8_act { kiln_q8_act(qs: qs, qs32: qs32, qs16: qs16, d: d, d16: d16, s: s, sums: sums) }
+
+    /// Token t's value i as the kernels see it: q · d.
+    public func value(token t: Int, _ i: Int) -> Float {
+        Float(qs[t &* k &+ i]) * d[t &* (k / 32) &+ i / 32]
+    }
+
+    /// Token t's block scale and the sum of quants of each 16-value half, for tests.
+    public func block(token t: Int, _ b: Int) -> (d: Float, s: Float, sums: (Int16, Int16)) {
+        let i = t &* (k / 32) &+ b
+        return (d[i], s[i], (sums[2 &* i], sums[2 &* i &+ 1]))
+    }
+}

@@ -1,0 +1,157 @@
+import KilnKernels
+import KilnTensors
+import Testing
+
+/// The formats with 8-bit activation kernels.
+let q8Types: [DType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K]
+
+/// Every instruction set level this CPU can run (the portable one always).
+let q8Levels: [QuantKernels.ISA] = QuantKernels.ISA.allCases.filter { $0.rawValue <= QuantKernels.ISA.available.rawValue }
+
+@Suite("8-bit activation kernels against the scalar reference")
+struct Q8KernelTests {
+    /// Random activations with the awkward cases: an all-zero block, exact ties at .5, one huge value per block.
+    static func activations(tokens: Int, k: Int, seed: UInt64) -> [Float] {
+        var rng = SeededRandom(seed: seed)
+        var x = rng.floats(tokens * k, in: -2...2)
+        if k >= 64 {
+            for i in 0..<32 { x[i] = 0 }  // token 0, block 0
+            for i in 32..<64 { x[i] = Float(i - 48) / 2 }  // ties: max 7.5 → d = 7.5/127, not exact, but halves
+        }
+        if tokens > 1 { x[k + 5] = 300 }
+        return x
+    }
+
+    @Test("quantization: every level equals the scalar rule bit for bit")
+    func quantize() {
+        for k in [32, 64, 96, 576, 4864] {
+            let tokens = 3
+            let x = Self.activations(tokens: tokens, k: k, seed: UInt64(k))
+            for level in q8Levels {
+                let q = Q8Activations(capacity: tokens, maxK: k)
+                x.withUnsafeBufferPointer { q.quantize($0.baseAddress!, tokens: tokens, k: k, isa: level.rawValue) }
+                x.withUnsafeBufferPointer { xp in
+                    for t in 0..<tokens {
+                        for b in 0..<(k / 32) {
+                            let (d, ref) = QuantReference.quantizeBlockQ8(xp.baseAddress! + t * k + b * 32)
+                            let got = q.block(token: t, b)
+                            #expect(got.d.bitPattern == d.bitPattern, "\(level) k=\(k) t=\(t) b=\(b): d")
+                            let values = (0..<32).map { q.value(token: t, b * 32 + $0) }
+                            let expected = ref.map { Float($0) * d }
+                            #expect(values == expected, "\(level) k=\(k) t=\(t) b=\(b): quants")
+                            let lo = ref[0..<16].reduce(0) { $0 + Int($1) }
+                            let hi = ref[16..<32].reduce(0) { $0 + Int($1) }
+                            #expect(Int(got.sums.0) == lo && Int(got.sums.1) == hi, "\(level) k=\(k): block sums")
+                            #expect(got.s == d * Float(lo + hi), "\(level) k=\(k): d·Σq")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("matmulQ8 against Σ dequant(w)·x̂ in Double", arguments: q8Types)
+    func matmul(_ type: DType) {
+        for k in testLengths(type) {
+            for rows in [1, 3, 17] {
+                for tokens in [1, 2, 3, 4, 5, 9] {
+                    check(type, k: k, rows: rows, tokens: tokens)
+                }
+            }
+        }
+    }
+
+    func check(_ type: DType, k: Int, rows: Int, tokens: Int) {
+        let w = RandomWeights(type, rows: rows + 2, k: k, seed: 17)
+        let x = Self.activations(tokens: tokens, k: k, seed: UInt64(k * 7 + tokens))
+        let q = Q8Activations(capacity: tokens, maxK: k)
+        x.withUnsafeBufferPointer { q.quantize($0.baseAddress!, tokens: tokens, k: k) }
+        let range = 1..<(1 + rows)  // leave the first and last rows out
+        let stride = rows + 2
+        for level in q8Levels {
+            var y = [Float](repeating: -7, count: tokens * stride)
+            w.withPointer { base in
+                y.withUnsafeMutableBufferPointer { yp in
+                    QuantKernels.matmulQ8(
+                        type: type, weights: base, rowBytes: w.rowBytes, rows: range, x: q, y: yp.baseAddress!,
+                        yStride: stride, isa: level.rawValue)
+                }
+                for t in 0..<tokens {
+                    #expect(y[t * stride] == -7 && y[t * stride + rows + 1] == -7, "\(type) \(level): wrote outside rows")
+                    for r in range {
+                        let (ref, magnitude) = QuantReference.dotQ8(type, row: base + r * w.rowBytes, x: q, token: t)
+                        let got = Double(y[t * stride + r])
+                        #expect(
+                            abs(got - ref) <= quantTolerance * magnitude + 1e-30,
+                            "\(type) \(level) k=\(k) rows=\(rows) tokens=\(tokens) t=\(t) r=\(r): \(got) vs \(ref)")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("packed weights (AVX-512 layout) against Σ dequant(w)·x̂ in Double", arguments: q8Types)
+    func packed(_ type: DType) throws {
+        guard QuantKernels.ISA.available == .avx512 else { return }  // packing is the AVX-512 path only
+        let pool = ThreadPool(threads: 2)
+        for k in testLengths(type) + (type.blockElements == 32 ? [544, 2080] : [2816]) {
+            for rows in [1, 3, 17] {
+                let w = RandomWeights(type, rows: rows + 2, k: k, seed: 29)
+                let packed = try #require(
+                    w.withPointer {
+                        PackedMatrix(type: type, weights: $0, rowBytes: w.rowBytes, rows: rows + 2, k: k, pool: pool)
+                    })
+                for tokens in [1, 2, 3, 4, 5, 9] {
+                    let x = Self.activations(tokens: tokens, k: k, seed: UInt64(k * 3 + tokens))
+                    let q = Q8Activations(capacity: tokens, maxK: k)
+                    x.withUnsafeBufferPointer { q.quantize($0.baseAddress!, tokens: tokens, k: k) }
+                    let stride = rows + 2
+                    var y = [Float](repeating: -7, count: tokens * stride)
+                    y.withUnsafeMutableBufferPointer { packed.matmul(rows: 1..<(1 + rows), x: q, y: $0.baseAddress!, yStride: stride) }
+                    w.withPointer { base in
+                        for t in 0..<tokens {
+                            #expect(y[t * stride] == -7 && y[t * stride + rows + 1] == -7, "\(type): wrote outside rows")
+                            for r in 1..<(1 + rows) {
+                                let (ref, magnitude) = QuantReference.dotQ8(type, row: base + r * w.rowBytes, x: q, token: t)
+                                let got = Double(y[t * stride + r])
+                                #expect(
+                                    abs(got - ref) <= quantTolerance * magnitude + 1e-30,
+                                    "\(type) packed k=\(k) rows=\(rows) tokens=\(tokens) t=\(t) r=\(r): \(got) vs \(ref)")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The 8-bit activations' own error: |Σ w·x̂ - Σ w·x| ≤ Σ |w_i| · d_b / 2 (each x̂ within half a step of x).
+    @Test("activation quantization error stays within half a step per value", arguments: q8Types)
+    func activationError(_ type: DType) {
+        let k = type.blockElements == 256 ? 1536 : 576
+        let w = RandomWeights(type, rows: 4, k: k, seed: 23)
+        let x = Self.activations(tokens: 2, k: k, seed: 5)
+        let q = Q8Activations(capacity: 2, maxK: k)
+        x.withUnsafeBufferPointer { q.quantize($0.baseAddress!, tokens: 2, k: k) }
+        var y = [Float](repeating: 0, count: 2 * 4)
+        w.withPointer { base in
+            y.withUnsafeMutableBufferPointer { yp in
+                QuantKernels.matmulQ8(
+                    type: type, weights: base, rowBytes: w.rowBytes, rows: 0..<4, x: q, y: yp.baseAddress!, yStride: 4)
+            }
+        }
+        x.withUnsafeBufferPointer { xp in
+            for t in 0..<2 {
+                for r in 0..<4 {
+                    let (exact, magnitude) = w.reference(row: r, xp.baseAddress! + t * k)
+                    var bound = 0.0
+                    for i in 0..<k {
+                        bound += Double(abs(w.values[r * k + i])) * Double(q.block(token: t, i / 32).d) / 2
+                    }
+                    let error = abs(Double(y[t * 4 + r]) - exact)
+                    #expect(error <= bound + quantTolerance * magnitude, "\(type) t=\(t) r=\(r): \(error) > \(bound)")
+                }
+            }
+        }
+    }
+}
