@@ -52,6 +52,7 @@ public final class Engine: @unchecked Sendable {
             throw EngineError.invalidRequest(error.description)
         }
         scheduler = Scheduler(schedulerConfig)
+        model.transformer.precision = config.precision
         cache = model.transformer.makePagedCache(blockCount: blocks, blockSize: config.blockSize)
         counters.blockCount = blocks
         counters.tokenCapacity = blocks * config.blockSize

@@ -11,11 +11,16 @@ public struct EngineConfig: Sendable {
     public var kvCacheBytes: Int
     public var policy: CapacityPolicy
     public var prefixCaching: Bool
+    /// Activation precision of the batched forward. `.reference` (float32 activations) keeps every request's
+    /// tokens independent of what shares its batch; the 8-bit fast kernels do not yet reduce in a fixed order
+    /// across batch sizes, so they are opt-in here.
+    public var precision: Precision
 
     public init(
         maxBatchSize: Int = 32, maxBatchTokens: Int = 512, blockSize: Int = 16, kvCacheBytes: Int = 512 << 20,
-        policy: CapacityPolicy = .maxUtilization, prefixCaching: Bool = true
+        policy: CapacityPolicy = .maxUtilization, prefixCaching: Bool = true, precision: Precision = .reference
     ) {
+        self.precision = precision
         self.maxBatchSize = maxBatchSize
         self.maxBatchTokens = maxBatchTokens
         self.blockSize = blockSize

@@ -73,10 +73,9 @@ struct Bench: AsyncParsableCommand {
             throw ValidationError("--concurrency takes a comma-separated list of numbers between 1 and 1024")
         }
         let loaded = try reportingErrors { try LoadedModel.load(model, threads: threads) }
-        loaded.transformer.precision = Precision(rawValue: precision)!
         let results = try await EngineBench.run(
             model: loaded, levels: levels, promptTokens: max(prompt, 1), generateTokens: max(gen, 1),
-            kvCacheBytes: 1 << 30)
+            kvCacheBytes: 1 << 30, precision: Precision(rawValue: precision)!)
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -19,14 +19,15 @@ struct EngineBenchResult: Codable {
 
 enum EngineBench {
     static func run(
-        model: LoadedModel, levels: [Int], promptTokens: Int, generateTokens: Int, kvCacheBytes: Int
+        model: LoadedModel, levels: [Int], promptTokens: Int, generateTokens: Int, kvCacheBytes: Int,
+        precision: Precision
     ) async throws -> [EngineBenchResult] {
         let maxLevel = levels.max() ?? 1
         let engine = try Engine(
             model: model,
             config: EngineConfig(
                 maxBatchSize: max(maxLevel, 1), maxBatchTokens: max(256, maxLevel), kvCacheBytes: kvCacheBytes,
-                prefixCaching: false))
+                prefixCaching: false, precision: precision))
         defer { Task { await engine.shutdown(drain: false) } }
         let parameters = try SamplingRequest(ignoreEOS: true, maxNewTokens: generateTokens).validate()
         let vocabulary = Int32(model.transformer.config.vocabularySize)
