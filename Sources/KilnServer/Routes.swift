@@ -196,17 +196,25 @@ struct Handlers: Sendable {
     func decodeBody(_ request: Request) async throws(ServerError) -> GenerateRequest {
         var request = request
         let limit = state.config.payloadLimit
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
+            throw .payloadTooLarge(limit: limit)
+        }
         let buffer: ByteBuffer
         do {
             buffer = try await request.collectBody(upTo: limit)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
+        } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
             throw .payloadTooLarge(limit: limit)
         } catch {
             throw .malformedJSON("the body could not be read", syntax: true)
         }
+        let data = Data(buffer.readableBytesView)
         do {
-            return try JSONDecoder().decode(GenerateRequest.self, from: Data(buffer.readableBytesView))
+            return try JSONDecoder().decode(GenerateRequest.self, from: data)
         } catch let error as DecodingError {
+            // Valid JSON of the wrong shape is a 422; only a body that is not JSON at all is a 400 (as TGI's axum).
+            if case .dataCorrupted = error, (try? JSONSerialization.jsonObject(with: data, options: .fragmentsAllowed)) == nil {
+                throw .malformedJSON("the body is not valid JSON", syntax: true)
+            }
             throw Self.decodingError(error)
         } catch {
             throw .malformedJSON("\(error)", syntax: true)
@@ -218,9 +226,9 @@ struct Handlers: Sendable {
             context.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
         }
         switch error {
-        case .dataCorrupted(let c) where c.codingPath.isEmpty:
-            return .malformedJSON("the body is not valid JSON", syntax: true)
-        case .dataCorrupted(let c): return .malformedJSON("\(path(c)): invalid value", syntax: false)
+        case .dataCorrupted(let c):
+            let p = path(c)
+            return .malformedJSON(p.isEmpty ? "invalid value" : "\(p): invalid value", syntax: false)
         case .keyNotFound(let key, let c):
             let p = path(c)
             return .malformedJSON("missing field `\(p.isEmpty ? "" : p + ".")\(key.stringValue)`", syntax: false)

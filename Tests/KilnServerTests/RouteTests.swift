@@ -28,7 +28,7 @@ import Testing
         var config = ServerConfig(modelID: "smollm2")
         config.maxTotalTokens = 512
         configure(&config)
-        let state = ServerState(config: config, logger: Logger(label: "test"))
+        let state = ServerState(config: config, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         try state.attach(engine)
         return Application(router: makeRouter(state: state))
     }
@@ -309,7 +309,7 @@ import Testing
     }
 
     @Test func healthIs503UntilTheModelIsReady() async throws {
-        let state = ServerState(config: ServerConfig(modelID: "x"), logger: Logger(label: "test"))
+        let state = ServerState(config: ServerConfig(modelID: "x"), logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         let app = Application(router: makeRouter(state: state))
         try await app.test(.router) { client in
             let health = try await client.execute(uri: "/health", method: .get)
