@@ -41,7 +41,7 @@ def server():
     log = open(os.path.join(tempfile.gettempdir(), "kiln-e2e-server.log"), "w")
     proc = subprocess.Popen(
         [BINARY, "serve", "--model", MODEL, "--hostname", "127.0.0.1", "--port", str(port),
-         "--max-total-tokens", "1024", "--max-batch-size", "64", "--kv-cache-memory", "256MiB"],
+         "--max-total-tokens", "512", "--max-batch-size", "64", "--kv-cache-memory", "256MiB"],
         stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
