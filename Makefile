@@ -8,7 +8,7 @@ SWIFT_FLAGS = -c release -Xswiftc -target-cpu -Xswiftc $(CPU)
 MODEL ?= models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
 PROMPT ?= <|im_start|>user\nWrite a haiku about a kiln.<|im_end|>\n<|im_start|>assistant\n
 
-.PHONY: setup release run models reference test test-swift clean
+.PHONY: setup release run models reference test test-swift e2e clean
 
 setup:
 	scripts/setup.sh
@@ -26,17 +26,28 @@ reference: models
 	scripts/reference/convert.sh smollm2 gemma3 qwen2.5
 	scripts/fetch_tokenizer_vocabs.sh
 
-# Quick start: install, build, and generate text with the default model.
+PORT ?= 3000
+
+# Quick start: install, build, and serve the default model with TGI's HTTP API on port $(PORT).
 run: setup release
 	scripts/fetch_models.sh smollm2
-	.build/release/kiln generate --model $(MODEL) --prompt "$$(printf '$(PROMPT)')" --max-new-tokens 64
+	.build/release/kiln serve --model $(MODEL) --hostname 127.0.0.1 --port $(PORT)
 
 test: setup reference
 	KILN_REQUIRE_MODELS=1 $(MAKE) test-swift
+	$(MAKE) e2e
 
 test-swift:
 	swift build $(SWIFT_FLAGS) --product kiln
 	swift test $(SWIFT_FLAGS) --disable-testable-imports --no-parallel
+
+# End-to-end: the release binary serves the default model to TGI's own Python clients (pinned versions).
+E2E_PACKAGES = huggingface_hub==0.36.0 text-generation==0.7.0 pytest==8.4.2
+e2e: release
+	scripts/fetch_models.sh smollm2
+	test -x .venv-test/bin/python || python3 -m venv .venv-test
+	.venv-test/bin/pip install -q $(E2E_PACKAGES)
+	.venv-test/bin/python -m pytest -q tests/e2e
 
 clean:
 	rm -rf .build

@@ -9,7 +9,10 @@ let package = Package(
         .executable(name: "kiln", targets: ["kiln"])
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0", traits: []),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
     ],
     targets: [
         // Layer 0
@@ -28,12 +31,23 @@ let package = Package(
         .target(
             name: "KilnEngine",
             dependencies: ["KilnModels", "KilnScheduling", "KilnSampling", "KilnTokenizers"]),
+        // Layer 4
+        .target(
+            name: "KilnServer",
+            dependencies: [
+                "KilnEngine", "KilnModels", "KilnSampling", "KilnTokenizers",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         // Layer 5
         .executableTarget(
             name: "kiln",
             dependencies: [
                 "KilnTensors", "KilnFormats", "KilnKernels", "KilnModels", "KilnTokenizers", "KilnSampling", "KilnEngine",
-                "KilnTemplates",
+                "KilnTemplates", "KilnServer",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -46,6 +60,13 @@ let package = Package(
         .testTarget(name: "KilnCLITests", dependencies: ["kiln"]),
         .testTarget(name: "KilnSchedulingTests", dependencies: ["KilnScheduling"]),
         .testTarget(name: "KilnEngineTests", dependencies: ["KilnEngine", "KilnModels", "KilnSampling"]),
+        .testTarget(
+            name: "KilnServerTests",
+            dependencies: [
+                "KilnServer", "KilnEngine", "KilnModels",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]),
         .testTarget(name: "KilnSamplingTests", dependencies: ["KilnSampling", "KilnTokenizers"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,65 @@
+import Foundation
+import KilnEngine
+import KilnModels
+import Logging
+import ServiceLifecycle
+
+/// Loads the model off the cooperative pool while the HTTP server already answers (/health says 503 until then),
+/// attaches the engine, and on graceful shutdown lets the engine finish what it has (the HTTP server, shut down
+/// first, has already stopped taking requests and waited for in-flight ones).
+public struct EngineService: Service {
+    let state: ServerState
+    let modelPath: String
+    let threads: Int
+    let engineConfig: EngineConfig
+    /// --max-batch-total-tokens: when set, the KV cache is sized to hold this many tokens.
+    let kvTokens: Int?
+
+    public init(state: ServerState, modelPath: String, threads: Int, engineConfig: EngineConfig, kvTokens: Int? = nil) {
+        self.state = state
+        self.modelPath = modelPath
+        self.threads = threads
+        self.engineConfig = engineConfig
+        self.kvTokens = kvTokens
+    }
+
+    public func run() async throws {
+        let start = ContinuousClock.now
+        let (path, threads, kvTokens) = (modelPath, self.threads, self.kvTokens)
+        let config = engineConfig
+        let engine: Engine
+        do {
+            engine = try await withCheckedThrowingContinuation { continuation in
+                let thread = Thread { [config] in
+                    var config = config
+                    do {
+                        let model = try LoadedModel.load(path, threads: threads)
+                        if let kvTokens {
+                            config.kvCacheBytes = kvTokens * PagedKVCache.bytesPerToken(model.transformer.config)
+                        }
+                        continuation.resume(returning: try Engine(model: model, config: config))
+                    } catch {
+                        continuation.resume(throwing: error)
+                    }
+                }
+                thread.name = "kiln-load"
+                thread.stackSize = 8 << 20
+                thread.start()
+            }
+            try state.attach(engine)
+        } catch {
+            state.fail("\(error)")
+            state.logger.error("could not load the model", metadata: ["model": "\(path)", "error": "\(error)"])
+            throw error
+        }
+        state.logger.info(
+            "model ready",
+            metadata: [
+                "model": "\(path)", "load_seconds": "\(seconds(since: start))",
+                "kv_tokens": "\(engine.tokenCapacity)",
+            ])
+        try? await gracefulShutdown()
+        state.logger.info("draining the engine")
+        await engine.shutdown(drain: true)
+    }
+}

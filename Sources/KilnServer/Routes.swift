@@ -1,0 +1,253 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import KilnEngine
+import Logging
+
+/// TGI's routes (router/src/server.rs). Generation routes sit behind the API key when one is set; health, info and
+/// metrics never do.
+public func makeRouter(state: ServerState) -> Router<BasicRequestContext> {
+    let router = Router(context: BasicRequestContext.self)
+    if let origin = state.config.corsAllowOrigins.first {
+        router.add(middleware: CORSMiddleware(allowOrigin: origin == "*" ? .all : .custom(origin)))
+    }
+    let handlers = Handlers(state: state)
+    router.get("/health") { _, _ in handlers.health() }
+    router.get("/") { _, _ in handlers.health() }
+    router.get("/ping") { _, _ in handlers.health() }
+    router.get("/info") { _, _ in try handlers.info() }
+    router.get("/metrics") { _, _ in handlers.metrics() }
+    let generation = router.group().add(middleware: APIKeyMiddleware(key: state.config.apiKey))
+    generation.post("/generate") { request, _ in await handlers.generate(request, route: .generate) }
+    generation.post("/generate_stream") { request, _ in await handlers.generate(request, route: .generateStream) }
+    generation.post("/") { request, _ in await handlers.generate(request, route: .compat) }
+    generation.post("/tokenize") { request, _ in await handlers.tokenize(request) }
+    return router
+}
+
+/// `Authorization: Bearer <key>`, compared case-insensitively as TGI does; a bare 401 otherwise.
+struct APIKeyMiddleware: RouterMiddleware {
+    typealias Context = BasicRequestContext
+    let key: String?
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+        async throws -> Response
+    {
+        guard let key else { return try await next(request, context) }
+        let given = request.headers[.authorization] ?? ""
+        guard given.hasPrefix("Bearer "), given.dropFirst(7).lowercased() == key.lowercased() else {
+            return Response(status: .unauthorized)
+        }
+        return try await next(request, context)
+    }
+}
+
+enum GenerationRoute: String, Sendable {
+    case generate = "/generate"
+    case generateStream = "/generate_stream"
+    case compat = "/"
+}
+
+struct Handlers: Sendable {
+    let state: ServerState
+
+    func health() -> Response {
+        do {
+            _ = try state.ready()
+            return Response(status: .ok)
+        } catch {
+            return Self.json(ErrorResponse(error: "unhealthy", errorType: "healthcheck"), status: .serviceUnavailable)
+        }
+    }
+
+    func info() throws -> Response {
+        let config = state.config
+        let ready = try? state.ready()
+        let info = InfoResponse(
+            modelID: config.modelID, modelPipelineTag: "text-generation",
+            maxConcurrentRequests: config.maxConcurrentRequests, maxBestOf: config.maxBestOf,
+            maxStopSequences: config.maxStopSequences, maxInputTokens: ready?.limits.maxInputTokens ?? 0,
+            maxTotalTokens: ready?.limits.maxTotalTokens ?? 0, validationWorkers: 1, maxClientBatchSize: 4,
+            version: config.version, modelDType: ready.map { "\($0.engine.model.transformer.config.architecture)" } ?? "",
+            waitingServedRatio: config.waitingServedRatio, maxBatchTotalTokens: ready?.engine.tokenCapacity ?? 0,
+            maxWaitingTokens: config.maxWaitingTokens, maxBatchSize: config.maxBatchSize)
+        return Self.json(info, status: .ok)
+    }
+
+    func metrics() -> Response {
+        guard let ready = try? state.ready() else {
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer()))
+        }
+        let m = ready.engine.metrics
+        let text = ready.metrics.render(gauges: [
+            ("tgi_queue_size", "Requests waiting for the engine", Double(m.waiting)),
+            ("tgi_batch_current_size", "Sequences in the running batch", Double(m.running)),
+            ("tgi_batch_current_max_tokens", "KV-cache tokens held by the running batch", Double(m.blocksInUse * ready.engine.config.blockSize)),
+            ("tgi_batch_max_total_tokens", "KV-cache capacity in tokens", Double(m.tokenCapacity)),
+            ("kiln_kv_blocks_in_use", "KV-cache blocks held by sequences", Double(m.blocksInUse)),
+            ("kiln_kv_blocks_total", "KV-cache blocks in the pool", Double(m.blockCount)),
+            ("kiln_kv_usage_ratio", "KV-cache blocks in use over blocks in the pool",
+             m.blockCount > 0 ? Double(m.blocksInUse) / Double(m.blockCount) : 0),
+            ("kiln_requests_in_flight", "HTTP generation requests being served", Double(state.requestsInFlight)),
+        ])
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    func tokenize(_ request: Request) async -> Response {
+        do {
+            let ready = try state.ready()
+            let body = try await decodeBody(request)
+            guard !body.inputs.isEmpty else { throw ServerError.validation("`inputs` cannot be empty") }
+            let tokenizer = ready.tokenizer
+            var entries: [TokenizeEntry] = []
+            var offset = 0
+            for id in tokenizer.encode(body.inputs) {
+                let text = tokenizer.decode([id])
+                let length = text.unicodeScalars.count
+                entries.append(TokenizeEntry(id: id, text: text, start: offset, stop: offset + length))
+                offset += length
+            }
+            return Self.json(entries, status: .ok)
+        } catch {
+            return Self.error(ServerError(engine: error))
+        }
+    }
+
+    // MARK: - Generation
+
+    func generate(_ request: Request, route: GenerationRoute) async -> Response {
+        let arrived = ContinuousClock.now
+        let ready: ServerState.Ready
+        let wire: GenerateRequest
+        do {
+            ready = try state.ready()
+            wire = try await decodeBody(request)
+        } catch {
+            return Self.error(ServerError(engine: error))
+        }
+        ready.metrics.requestReceived()
+        let streaming = route == .generateStream || (route == .compat && wire.stream)
+        guard let permit = state.admit() else {
+            return failure(.overloaded, ready: ready, route: route, streaming: streaming)
+        }
+        defer { withExtendedLifetime(permit) {} }
+        let valid: ValidGenerateRequest
+        do throws(ServerError) {
+            valid = try ready.validator.validate(wire, streaming: streaming)
+        } catch {
+            return failure(error, ready: ready, route: route, streaming: streaming)
+        }
+        let validation = seconds(since: arrived)
+        if streaming {
+            return StreamingReply(
+                state: state, ready: ready, request: valid, route: route, arrived: arrived, validation: validation
+            ).response(permit: permit)
+        }
+        do throws(ServerError) {
+            let (best, others) = try await Generation.run(valid, engine: ready.engine, arrived: arrived)
+            let reply = ResponseBuilder(tokenizer: ready.tokenizer).response(valid, best: best, others: others)
+            let completion = best.completion
+            let timings = RequestTimings(
+                total: seconds(since: arrived), validation: validation, queue: completion?.queueSeconds ?? 0,
+                inference: completion?.inferenceSeconds ?? 0, timeToFirstToken: best.firstToken,
+                promptTokens: valid.promptTokens.count, generatedTokens: best.tokens.count,
+                maxNewTokens: valid.parameters.maxNewTokens)
+            ready.metrics.succeeded(timings)
+            RequestLog.finished(state.logger, route: route, timings: timings, reason: completion?.reason.rawValue)
+            var response = route == .compat ? Self.json([reply], status: .ok) : Self.json(reply, status: .ok)
+            addTimingHeaders(&response.headers, timings, characters: valid.inputs.count)
+            return response
+        } catch {
+            return failure(error, ready: ready, route: route, streaming: false)
+        }
+    }
+
+    /// Counts and logs a failed request, then answers it: an HTTP error status, or, on a stream, TGI's error event
+    /// on a 200 response.
+    func failure(_ error: ServerError, ready: ServerState.Ready, route: GenerationRoute, streaming: Bool) -> Response
+    {
+        ready.metrics.failed(error)
+        RequestLog.failed(state.logger, route: route, error: error)
+        guard streaming else { return Self.error(error) }
+        return Response(
+            status: .ok, headers: StreamingReply.headers(computeType: state.config.computeType),
+            body: ResponseBody(byteBuffer: SSE.event(error.body)))
+    }
+
+    func addTimingHeaders(_ headers: inout HTTPFields, _ t: RequestTimings, characters: Int) {
+        func ms(_ s: Double) -> String { String(Int((s * 1000).rounded())) }
+        let values: [(String, String)] = [
+            ("x-compute-type", state.config.computeType), ("x-compute-time", String(t.total)),
+            ("x-compute-characters", String(characters)), ("x-total-time", ms(t.total)),
+            ("x-validation-time", ms(t.validation)), ("x-queue-time", ms(t.queue)),
+            ("x-inference-time", ms(t.inference)), ("x-time-per-token", ms(t.timePerToken)),
+            ("x-prompt-tokens", String(t.promptTokens)), ("x-generated-tokens", String(t.generatedTokens)),
+        ]
+        for (name, value) in values {
+            if let field = HTTPField.Name(name) { headers[field] = value }
+        }
+    }
+
+    /// Reads at most --payload-limit bytes and decodes TGI's request body.
+    func decodeBody(_ request: Request) async throws(ServerError) -> GenerateRequest {
+        var request = request
+        let limit = state.config.payloadLimit
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
+            throw .payloadTooLarge(limit: limit)
+        }
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: limit)
+        } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
+            throw .payloadTooLarge(limit: limit)
+        } catch {
+            throw .malformedJSON("the body could not be read", syntax: true)
+        }
+        let data = Data(buffer.readableBytesView)
+        do {
+            return try JSONDecoder().decode(GenerateRequest.self, from: data)
+        } catch let error as DecodingError {
+            // Valid JSON of the wrong shape is a 422; only a body that is not JSON at all is a 400 (as TGI's axum).
+            if case .dataCorrupted = error, (try? JSONSerialization.jsonObject(with: data, options: .fragmentsAllowed)) == nil {
+                throw .malformedJSON("the body is not valid JSON", syntax: true)
+            }
+            throw Self.decodingError(error)
+        } catch {
+            throw .malformedJSON("\(error)", syntax: true)
+        }
+    }
+
+    static func decodingError(_ error: DecodingError) -> ServerError {
+        func path(_ context: DecodingError.Context) -> String {
+            context.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+        }
+        switch error {
+        case .dataCorrupted(let c):
+            let p = path(c)
+            return .malformedJSON(p.isEmpty ? "invalid value" : "\(p): invalid value", syntax: false)
+        case .keyNotFound(let key, let c):
+            let p = path(c)
+            return .malformedJSON("missing field `\(p.isEmpty ? "" : p + ".")\(key.stringValue)`", syntax: false)
+        case .typeMismatch(let type, let c): return .malformedJSON("\(path(c)): expected \(type)", syntax: false)
+        case .valueNotFound(let type, let c): return .malformedJSON("\(path(c)): expected \(type)", syntax: false)
+        @unknown default: return .malformedJSON("invalid body", syntax: false)
+        }
+    }
+
+    static func json(_ value: some Encodable, status: HTTPResponse.Status) -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = (try? encoder.encode(value)) ?? Data(#"{"error":"serialization failed","error_type":"internal"}"#.utf8)
+        return Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func error(_ error: ServerError) -> Response {
+        error == .unauthorized ? Response(status: .unauthorized) : json(error.body, status: error.status)
+    }
+}

@@ -1,0 +1,83 @@
+import KilnSampling
+import KilnTokenizers
+
+/// A request that passed TGI's validation (router/src/validation.rs) with every default filled in: the prompt is
+/// tokenized and truncated, and `sampling` is ready for the engine. `sampling` is the unvalidated sampling request
+/// kept for best_of, whose sequences each need a fresh random seed.
+struct ValidGenerateRequest: Sendable {
+    var inputs: String
+    var promptTokens: [Int32]
+    var parameters: SamplingParameters
+    var sampling: SamplingRequest
+    var limits: SamplingLimits
+    var bestOf: Int
+    var details: Bool
+    var decoderInputDetails: Bool
+    var returnFullText: Bool
+}
+
+struct Validator: Sendable {
+    let tokenizer: Tokenizer
+    let config: ServerConfig
+    let tokens: TokenLimits
+
+    /// TGI's checks, in TGI's order, with its messages.
+    func validate(_ request: GenerateRequest, streaming: Bool) throws(ServerError) -> ValidGenerateRequest {
+        let p = request.parameters
+        let bestOf = p.bestOf ?? 1
+        if bestOf != 1 {
+            guard !streaming else { throw .validation("`best_of` != 1 is not supported when streaming tokens") }
+            guard config.maxBestOf > 1 else { throw .validation("`best_of` != 1 is not allowed for this endpoint") }
+            guard bestOf > 0, bestOf <= config.maxBestOf else {
+                throw .validation("`best_of` must be > 0 and <= \(config.maxBestOf). Given: \(bestOf)")
+            }
+            let samples = p.doSample || p.temperature != nil || p.topK != nil || p.topP != nil || p.typicalP != nil
+            guard samples else { throw .validation("you must use sampling when `best_of` is > 1") }
+            guard p.seed == nil else { throw .validation("`seed` must not be set when `best_of` > 1") }
+        }
+        if p.decoderInputDetails && streaming {
+            throw .validation("`decoder_input_details` == true is not supported when streaming tokens")
+        }
+        if p.grammar != nil { throw .validation("grammar is not supported") }
+        if p.watermark { throw .validation("`watermark` is not supported") }
+        if p.adapterID != nil { throw .validation("`adapter_id` is not supported: no LoRA adapters are loaded") }
+        if let n = p.maxNewTokens, n <= 0 { throw .validation(SamplingError.maxNewTokens.description) }
+        guard !request.inputs.isEmpty else { throw .validation("`inputs` cannot be empty") }
+        if let t = p.truncate, t <= 0 || t > tokens.maxInputTokens {
+            throw .validation(
+                "`truncate` must be strictly positive and less than \(tokens.maxInputTokens). Given: \(t)")
+        }
+
+        var prompt = tokenizer.encode(request.inputs)
+        if let t = p.truncate, prompt.count > t { prompt = Array(prompt.suffix(t)) }
+        guard !prompt.isEmpty else { throw .validation("`inputs` cannot be empty") }
+        guard prompt.count <= tokens.maxInputTokens else {
+            throw .validation(
+                "`inputs` must have less than \(tokens.maxInputTokens) tokens. Given: \(prompt.count)")
+        }
+        let maxNewTokens = p.maxNewTokens ?? (tokens.maxTotalTokens - prompt.count)
+        guard prompt.count + maxNewTokens <= tokens.maxTotalTokens else {
+            throw .validation(
+                "`inputs` tokens + `max_new_tokens` must be <= \(tokens.maxTotalTokens). "
+                    + "Given: \(prompt.count) `inputs` tokens and \(maxNewTokens) `max_new_tokens`")
+        }
+
+        let sampling = SamplingRequest(
+            doSample: p.doSample, temperature: p.temperature, topK: p.topK, topP: p.topP, typicalP: p.typicalP,
+            repetitionPenalty: p.repetitionPenalty, frequencyPenalty: p.frequencyPenalty, seed: p.seed,
+            stop: p.stop, maxNewTokens: maxNewTokens, topNTokens: p.topNTokens)
+        let limits = SamplingLimits(
+            maxStopSequences: config.maxStopSequences, maxTopNTokens: config.maxTopNTokens,
+            defaultMaxNewTokens: maxNewTokens, vocabularySize: tokenizer.vocabularySize)
+        let parameters: SamplingParameters
+        do throws(SamplingError) {
+            parameters = try sampling.validate(limits: limits)
+        } catch {
+            throw .validation(error.description)
+        }
+        return ValidGenerateRequest(
+            inputs: request.inputs, promptTokens: prompt, parameters: parameters, sampling: sampling, limits: limits,
+            bestOf: bestOf, details: p.details, decoderInputDetails: p.decoderInputDetails,
+            returnFullText: p.returnFullText ?? false)
+    }
+}

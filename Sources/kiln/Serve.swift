@@ -1,0 +1,170 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import KilnEngine
+import KilnScheduling
+import KilnServer
+import Logging
+import ServiceLifecycle
+
+/// `kiln serve`: TGI's HTTP API over the batching engine. Flags carry TGI's launcher names where they mean the same
+/// thing, and read the same environment variables when not given.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve a model over HTTP with Text Generation Inference's API.",
+        discussion: """
+            Routes: POST /generate, POST /generate_stream (server-sent events), POST / (with "stream"), \
+            POST /tokenize, GET /info, GET /health, GET /ping, GET /metrics (Prometheus).
+            Errors in a stream arrive as a `data:{"error":…,"error_type":…}` event on a 200 response, as TGI sends them.
+            SIGTERM or SIGINT stops taking requests, lets in-flight ones finish, and exits 0.
+            """)
+
+    @Option(name: [.customShort("m"), .long, .customLong("model-id")], help: "A GGUF file or a Hugging Face model directory (env MODEL_ID).")
+    var model: String?
+
+    @Option(help: "Address to listen on (env HOSTNAME; default 0.0.0.0).")
+    var hostname: String?
+
+    @Option(name: [.customShort("p"), .long], help: "Port to listen on (env PORT; default 3000).")
+    var port: Int?
+
+    @Option(help: "Requests served at once; more get 429 (env MAX_CONCURRENT_REQUESTS; default 128).")
+    var maxConcurrentRequests: Int?
+
+    @Option(help: "Largest best_of (env MAX_BEST_OF; default 2).")
+    var maxBestOf: Int?
+
+    @Option(help: "Most stop sequences per request (env MAX_STOP_SEQUENCES; default 4).")
+    var maxStopSequences: Int?
+
+    @Option(help: "Largest top_n_tokens (env MAX_TOP_N_TOKENS; default 5).")
+    var maxTopNTokens: Int?
+
+    @Option(help: "Most prompt tokens per request (env MAX_INPUT_TOKENS; default max-total-tokens - 1).")
+    var maxInputTokens: Int?
+
+    @Option(help: "Most prompt plus generated tokens per request (env MAX_TOTAL_TOKENS; default: context length or KV capacity).")
+    var maxTotalTokens: Int?
+
+    @Option(help: "Token budget of one engine step (env MAX_BATCH_PREFILL_TOKENS; default 512).")
+    var maxBatchPrefillTokens: Int?
+
+    @Option(help: "KV-cache capacity in tokens; overrides --kv-cache-memory (env MAX_BATCH_TOTAL_TOKENS).")
+    var maxBatchTotalTokens: Int?
+
+    @Option(help: "Most sequences per engine step (env MAX_BATCH_SIZE; default 32).")
+    var maxBatchSize: Int?
+
+    @Option(help: "Accepted for TGI compatibility and reported in /info; Kiln's scheduler mixes prefill and decode in every step.")
+    var waitingServedRatio: Double = 0.3
+
+    @Option(help: "Accepted for TGI compatibility and reported in /info; Kiln's scheduler mixes prefill and decode in every step.")
+    var maxWaitingTokens: Int = 20
+
+    @Option(help: "Require `Authorization: Bearer KEY` on generation routes (env API_KEY).")
+    var apiKey: String?
+
+    @Option(help: "Allowed CORS origin: one origin, or * (env CORS_ALLOW_ORIGIN).")
+    var corsAllowOrigin: String?
+
+    @Flag(help: "Log JSON lines instead of text.")
+    var jsonOutput = false
+
+    @Option(help: "Largest request body in bytes (env PAYLOAD_LIMIT; default 2000000).")
+    var payloadLimit: Int?
+
+    @Option(help: "Seconds in-flight requests get to finish after SIGTERM (default 90).")
+    var gracefulTerminationTimeout: Int = 90
+
+    @Option(name: .shortAndLong, help: "Compute threads (default: the machine's cores).")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(help: "KV-cache memory, e.g. 512MiB or 2GiB (default 512MiB).")
+    var kvCacheMemory: String = "512MiB"
+
+    @Option(help: "max-utilization (admit eagerly, preempt when full) or guaranteed-no-evict (reserve each request's full budget).")
+    var capacityPolicy: String = "max-utilization"
+
+    private static func env(_ name: String) -> String? { ProcessInfo.processInfo.environment[name] }
+    private static func envInt(_ name: String) -> Int? { env(name).flatMap { Int($0) } }
+
+    func validate() throws {
+        guard model ?? Self.env("MODEL_ID") != nil else { throw ValidationError("--model (or MODEL_ID) is required") }
+        guard threads >= 1, threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
+        guard (try? Self.bytes(kvCacheMemory)) != nil else {
+            throw ValidationError("--kv-cache-memory must look like 512MiB, 2GiB or a number of bytes")
+        }
+        guard ["max-utilization", "guaranteed-no-evict"].contains(capacityPolicy) else {
+            throw ValidationError("--capacity-policy must be max-utilization or guaranteed-no-evict")
+        }
+        for (name, value) in [
+            ("--max-concurrent-requests", maxConcurrentRequests), ("--max-best-of", maxBestOf),
+            ("--max-batch-size", maxBatchSize), ("--max-batch-prefill-tokens", maxBatchPrefillTokens),
+            ("--payload-limit", payloadLimit), ("--max-batch-total-tokens", maxBatchTotalTokens),
+        ] {
+            if let value, value < 1 { throw ValidationError("\(name) must be at least 1") }
+        }
+        if let origin = corsAllowOrigin, origin.contains(",") {
+            throw ValidationError("--cors-allow-origin takes one origin or *")
+        }
+    }
+
+    static func bytes(_ text: String) throws -> Int {
+        let units: [(String, Int)] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("GB", 1_000_000_000), ("MB", 1_000_000), ("B", 1)]
+        for (suffix, scale) in units where text.hasSuffix(suffix) {
+            guard let n = Double(text.dropLast(suffix.count)), n > 0 else { break }
+            return Int(n * Double(scale))
+        }
+        guard let n = Int(text), n > 0 else { throw ValidationError("bad size \(text)") }
+        return n
+    }
+
+    func run() async throws {
+        let modelPath = model ?? Self.env("MODEL_ID") ?? ""
+        let json = jsonOutput || Self.env("JSON_OUTPUT") == "true"
+        LoggingSystem.bootstrap { label in
+            var handler: any LogHandler = json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+            handler.logLevel = Logger.Level(rawValue: Self.env("LOG_LEVEL") ?? "info") ?? .info
+            return handler
+        }
+        let logger = Logger(label: "kiln.serve")
+
+        var config = ServerConfig(modelID: modelPath)
+        config.maxConcurrentRequests = maxConcurrentRequests ?? Self.envInt("MAX_CONCURRENT_REQUESTS") ?? 128
+        config.maxBestOf = maxBestOf ?? Self.envInt("MAX_BEST_OF") ?? 2
+        config.maxStopSequences = maxStopSequences ?? Self.envInt("MAX_STOP_SEQUENCES") ?? 4
+        config.maxTopNTokens = maxTopNTokens ?? Self.envInt("MAX_TOP_N_TOKENS") ?? 5
+        config.maxInputTokens = maxInputTokens ?? Self.envInt("MAX_INPUT_TOKENS")
+        config.maxTotalTokens = maxTotalTokens ?? Self.envInt("MAX_TOTAL_TOKENS")
+        config.maxBatchSize = maxBatchSize ?? Self.envInt("MAX_BATCH_SIZE")
+        config.waitingServedRatio = waitingServedRatio
+        config.maxWaitingTokens = maxWaitingTokens
+        config.apiKey = apiKey ?? Self.env("API_KEY")
+        config.corsAllowOrigins = (corsAllowOrigin ?? Self.env("CORS_ALLOW_ORIGIN")).map { [$0] } ?? []
+        config.payloadLimit = payloadLimit ?? Self.envInt("PAYLOAD_LIMIT") ?? 2_000_000
+        config.computeType = Self.env("COMPUTE_TYPE") ?? "cpu"
+
+        let engineConfig = EngineConfig(
+            maxBatchSize: config.maxBatchSize ?? 32,
+            maxBatchTokens: maxBatchPrefillTokens ?? Self.envInt("MAX_BATCH_PREFILL_TOKENS") ?? 512,
+            kvCacheBytes: try Self.bytes(kvCacheMemory),
+            policy: capacityPolicy == "guaranteed-no-evict" ? .guaranteedNoEvict : .maxUtilization)
+        let state = ServerState(config: config, logger: logger)
+        let engineService = EngineService(
+            state: state, modelPath: modelPath, threads: threads, engineConfig: engineConfig,
+            kvTokens: maxBatchTotalTokens ?? Self.envInt("MAX_BATCH_TOTAL_TOKENS"))
+        let host = hostname ?? Self.env("HOSTNAME") ?? "0.0.0.0"
+        let port = self.port ?? Self.envInt("PORT") ?? 3000
+        let app = Application(
+            router: makeRouter(state: state),
+            configuration: .init(address: .hostname(host, port: port), serverName: "kiln"),
+            onServerRunning: { _ in logger.info("listening", metadata: ["address": "\(host):\(port)"]) },
+            logger: logger)
+        // Services shut down in reverse order: HTTP first (stop accepting, finish in-flight), then the engine.
+        var group = ServiceGroupConfiguration(
+            services: [.init(service: engineService), .init(service: app)], logger: logger)
+        group.gracefulShutdownSignals = [.sigterm, .sigint]
+        group.maximumGracefulShutdownDuration = .seconds(gracefulTerminationTimeout)
+        try await ServiceGroup(configuration: group).run()
+    }
+}

@@ -1,0 +1,58 @@
+"""Starts `kiln serve` on the default model at a free loopback port for the whole session."""
+import os
+import signal
+import socket
+import tempfile
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BINARY = os.environ.get("KILN_BINARY", os.path.join(ROOT, ".build/release/kiln"))
+MODEL = os.environ.get("KILN_MODEL", os.path.join(ROOT, "models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except Exception:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("kiln serve did not become healthy")
+
+
+@pytest.fixture(scope="session")
+def server():
+    if not os.path.exists(MODEL):
+        pytest.skip(f"missing {MODEL}")
+    port = free_port()
+    log = open(os.path.join(tempfile.gettempdir(), "kiln-e2e-server.log"), "w")
+    proc = subprocess.Popen(
+        [BINARY, "serve", "--model", MODEL, "--hostname", "127.0.0.1", "--port", str(port),
+         "--max-total-tokens", "512", "--max-batch-size", "64", "--kv-cache-memory", "256MiB"],
+        stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url)
+        yield {"url": url, "proc": proc}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            code = None
+        log.close()
+        assert code == 0, f"kiln serve exited with {code} after SIGTERM"
