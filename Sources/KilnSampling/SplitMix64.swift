@@ -1,11 +1,12 @@
 /// SplitMix64 (Steele, Lea and Flood 2014): tiny, fast, and good enough to draw one uniform number per sampled
 /// token. Each sequence owns one, so its draws depend only on its seed, never on what else is in the batch.
-struct SplitMix64: Sendable {
+/// Also the project's seeded generator wherever reproducible pseudo-random data is needed (benchmarks, tests).
+public struct SplitMix64: RandomNumberGenerator, Sendable {
     var state: UInt64
 
-    init(seed: UInt64) { state = seed }
+    public init(seed: UInt64) { state = seed }
 
-    mutating func next() -> UInt64 {
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9

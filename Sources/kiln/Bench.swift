@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KilnKernels
 import KilnModels
+import KilnSampling
 
 /// Prompt-processing and generation speed in the spirit of llama-bench: `-p` prompt tokens from an empty cache
 /// (pp), then `-n` tokens decoded one at a time from an empty cache (tg), each repeated `-r` times after a warm-up,
@@ -95,7 +96,7 @@ struct Bench: AsyncParsableCommand {
             printError("error: -p \(prompt) + -n \(gen) exceeds the model's context of \(config.contextLength) tokens")
             throw ExitCode(1)
         }
-        var rng = SystemRandomNumberGenerator.Seeded(seed: 1234)
+        var rng = SplitMix64(seed: 1234)
         let tokens = (0..<max(prompt, gen)).map { _ in Int32(rng.next() % UInt64(config.vocabularySize)) }
         let cache = transformer.makeCache(capacity: prompt + gen)
         let clock = ContinuousClock()
@@ -175,20 +176,5 @@ struct Bench: AsyncParsableCommand {
         guard v.count > 1 else { return 0 }
         let mean = v.reduce(0, +) / Double(v.count)
         return (v.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(v.count - 1)).squareRoot()
-    }
-}
-
-extension SystemRandomNumberGenerator {
-    /// SplitMix64: the same pseudo-random tokens on every run.
-    struct Seeded: RandomNumberGenerator {
-        var state: UInt64
-        init(seed: UInt64) { state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
     }
 }

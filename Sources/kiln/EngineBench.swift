@@ -34,7 +34,7 @@ enum EngineBench {
         var results: [EngineBenchResult] = []
         for level in levels {
             // Distinct pseudo-random prompts: no stream shares a prefix with another.
-            var generator = SplitMixBench(seed: UInt64(level))
+            var generator = SplitMix64(seed: UInt64(level))
             let requests = (0..<level).map { _ in
                 GenerationRequest(
                     promptTokens: (0..<promptTokens).map { _ in Int32(generator.next() % UInt64(vocabulary - 256)) + 200 },
@@ -92,17 +92,5 @@ enum EngineBench {
             }
         }
         return lines.joined(separator: "\n")
-    }
-}
-
-struct SplitMixBench {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -119,7 +119,7 @@ import Testing
         guard let model = try Self.loadModel() else { return }
         let engine = try Engine(
             model: model, config: EngineConfig(maxBatchSize: 16, maxBatchTokens: 128, blockSize: 16, kvCacheBytes: 64 << 20))
-        var seeded = SeededGenerator(seed: 42)
+        var seeded = SplitMix64(seed: 42)
         func wave(_ count: Int) async throws {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for i in 0..<count {
@@ -159,18 +159,6 @@ import Testing
         let empty = GenerationRequest(promptTokens: [], parameters: try greedy(4))
         await #expect(throws: EngineError.self) { _ = try await run(engine, empty) }
         await engine.shutdown()
-    }
-}
-
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 
