@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 VENV=.venv-llama
 VERSION=0.3.36
 LLAMA_BENCH=$VENV/build/bin/llama-bench
-KILN=${KILN:-.build-kern/release/kiln}
+KILN=${KILN:-.build/release/kiln}
 THREADS=2
 ROUNDS=3
 PROMPT=512
