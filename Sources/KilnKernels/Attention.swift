@@ -1,33 +1,10 @@
-/// Causal attention of one query head over a contiguous run of cached keys and values.
-///
-/// out = softmax(scale · q·Kᵀ) · V over positions `0..<count` of `keys`/`values` (rows `stride` floats apart).
-/// Two passes over the keys (scores, then a weighted sum of values) with a max-subtracted softmax; the caller
-/// passes the window (`keys` already offset to the first visible position), so sliding windows cost nothing extra.
-/// Heads of one GQA group read the same K/V rows, which stay in cache between them.
-public enum Attention {
-    public static func attend(
-        query q: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>, stride: Int,
-        count: Int, headDim: Int, scale: Float, scores: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>
-    ) {
-        for j in 0..<count {
-            scores[j] = VectorKernels.dot(q, keys + j &* stride, count: headDim) * scale
-        }
-        ActivationKernels.softmax(scores, count: count)
-        out.update(repeating: 0, count: headDim)
-        for j in 0..<count {
-            VectorKernels.axpy(scores[j], values + j &* stride, out, count: headDim)
-        }
-    }
-}
-
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
+/// Causal attention kernels: out = softmax(scale · q·Kᵀ) · V over a sequence's visible positions, as two passes
+/// over the keys (scores, then a weighted sum of values) with a max-subtracted softmax. The caller passes the
+/// window (the first visible position), so sliding windows cost nothing extra.
+public enum Attention {}
 
 extension Attention {
-    /// `attend` over positions `first ..< first + count` of one sequence whose positions live in blocks:
+    /// One query head over positions `first ..< first + count` of one sequence whose positions live in blocks:
     /// position p is row `blockTable[p / blockSize] · blockSize + p % blockSize` of `keys`/`values` (rows `stride`
     /// floats apart, this head's KV slice starting at the pointers given). Scores and the weighted sum visit the
     /// positions in order, so the result does not depend on where the blocks are.

@@ -322,7 +322,6 @@ final class Scratch: @unchecked Sendable {
     let matmulScratchStride: Int
     /// The 8-bit copy of whichever input the next matrices read: [T, max(d, qDim, ffn)].
     let q8: Q8Activations
-    var lastTokens = 0
 
     init(config c: ModelConfig, tokens T: Int, threads: Int) {
         self.threads = threads
