@@ -201,9 +201,12 @@ public final class Engine: @unchecked Sendable {
         do {
             logits = try model.transformer.forward(batch: batch, cache: cache)
         } catch {
+            counters.failedSteps += 1
+            counters.lastStepFailed = true
             for chunk in plan.chunks { end(chunk.sequence, error: EngineError.generation("\(error)")) }
             return
         }
+        counters.lastStepFailed = false
         let vocab = model.transformer.config.vocabularySize
         var sampled: [SequenceID: Int32] = [:]
         var outputs: [(SequenceID, SampledToken)] = []

@@ -52,4 +52,8 @@ public struct EngineMetrics: Sendable, Equatable {
     public var generatedTokensTotal = 0
     public var promptTokensTotal = 0
     public var finishedRequests = 0
+    /// Steps whose forward pass failed (every sequence in them ended with a generation error).
+    public var failedSteps = 0
+    /// Whether the latest step failed; /health reports the engine unhealthy until a step succeeds again.
+    public var lastStepFailed = false
 }

@@ -8,8 +8,8 @@ import Logging
 /// metrics never do.
 public func makeRouter(state: ServerState) -> Router<BasicRequestContext> {
     let router = Router(context: BasicRequestContext.self)
-    if let origin = state.config.corsAllowOrigins.first {
-        router.add(middleware: CORSMiddleware(allowOrigin: origin == "*" ? .all : .custom(origin)))
+    if !state.config.corsAllowOrigins.isEmpty {
+        router.add(middleware: AllowedOriginsMiddleware(origins: state.config.corsAllowOrigins))
     }
     let handlers = Handlers(state: state)
     router.get("/health") { _, _ in handlers.health() }
@@ -53,7 +53,12 @@ struct Handlers: Sendable {
 
     func health() -> Response {
         do {
-            _ = try state.ready()
+            let ready = try state.ready()
+            if ready.engine.metrics.lastStepFailed {
+                return Self.json(
+                    ErrorResponse(error: "the engine's last step failed", errorType: "healthcheck"),
+                    status: .serviceUnavailable)
+            }
             return Response(status: .ok)
         } catch {
             return Self.json(ErrorResponse(error: "unhealthy", errorType: "healthcheck"), status: .serviceUnavailable)
@@ -91,6 +96,7 @@ struct Handlers: Sendable {
             ("kiln_kv_usage_ratio", "KV-cache blocks in use over blocks in the pool",
              m.blockCount > 0 ? Double(m.blocksInUse) / Double(m.blockCount) : 0),
             ("kiln_requests_in_flight", "HTTP generation requests being served", Double(state.requestsInFlight)),
+            ("kiln_engine_failed_steps", "Engine steps whose forward pass failed", Double(m.failedSteps)),
         ])
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
@@ -100,7 +106,8 @@ struct Handlers: Sendable {
     func tokenize(_ request: Request) async -> Response {
         do {
             let ready = try state.ready()
-            let body = try await decodeBody(request)
+            var request = request
+            let body = try await decodeBody(&request)
             guard !body.inputs.isEmpty else { throw ServerError.validation("`inputs` cannot be empty") }
             let tokenizer = ready.tokenizer
             var entries: [TokenizeEntry] = []
@@ -123,9 +130,10 @@ struct Handlers: Sendable {
         let arrived = ContinuousClock.now
         let ready: ServerState.Ready
         let wire: GenerateRequest
+        var request = request
         do {
             ready = try state.ready()
-            wire = try await decodeBody(request)
+            wire = try await decodeBody(&request)
         } catch {
             return Self.error(ServerError(engine: error))
         }
@@ -147,6 +155,24 @@ struct Handlers: Sendable {
                 state: state, ready: ready, request: valid, route: route, arrived: arrived, validation: validation
             ).response(permit: permit)
         }
+        // A client that closes its connection cancels the generation (and frees its KV blocks) as a dropped stream
+        // does; Hummingbird then closes the connection after the reply instead of keeping it alive.
+        do {
+            return try await request.body.consumeWithCancellationOnInboundClose { _ in
+                await complete(valid, ready: ready, route: route, arrived: arrived, validation: validation)
+            }
+        } catch {
+            ready.metrics.dropped()
+            RequestLog.dropped(state.logger, route: route, generated: 0)
+            return Response(status: .init(code: 499, reasonPhrase: "Client Closed Request"))
+        }
+    }
+
+    /// Runs a validated non-streaming request to its end and answers it.
+    func complete(
+        _ valid: ValidGenerateRequest, ready: ServerState.Ready, route: GenerationRoute, arrived: ContinuousClock.Instant,
+        validation: Double
+    ) async -> Response {
         do throws(ServerError) {
             let (best, others) = try await Generation.run(valid, engine: ready.engine, arrived: arrived)
             let reply = ResponseBuilder(tokenizer: ready.tokenizer).response(valid, best: best, others: others)
@@ -162,6 +188,8 @@ struct Handlers: Sendable {
             addTimingHeaders(&response.headers, timings, characters: valid.inputs.count)
             return response
         } catch {
+            // Cancelled because the client left: the caller counts it as dropped.
+            if Task.isCancelled { return Response(status: .init(code: 499, reasonPhrase: "Client Closed Request")) }
             return failure(error, ready: ready, route: route, streaming: false)
         }
     }
@@ -193,8 +221,8 @@ struct Handlers: Sendable {
     }
 
     /// Reads at most --payload-limit bytes and decodes TGI's request body.
-    func decodeBody(_ request: Request) async throws(ServerError) -> GenerateRequest {
-        var request = request
+    /// The collected body stays in `request`, so that the reply can still watch the connection for a close.
+    func decodeBody(_ request: inout Request) async throws(ServerError) -> GenerateRequest {
         let limit = state.config.payloadLimit
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
             throw .payloadTooLarge(limit: limit)

@@ -64,7 +64,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Require `Authorization: Bearer KEY` on generation routes (env API_KEY).")
     var apiKey: String?
 
-    @Option(help: "Allowed CORS origin: one origin, or * (env CORS_ALLOW_ORIGIN).")
+    @Option(help: "Allowed CORS origins, comma-separated, or * (env CORS_ALLOW_ORIGIN).")
     var corsAllowOrigin: String?
 
     @Flag(help: "Log JSON lines instead of text.")
@@ -72,6 +72,9 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "Largest request body in bytes (env PAYLOAD_LIMIT; default 2000000).")
     var payloadLimit: Int?
+
+    @Option(help: "Seconds a connection may send nothing (mid-request or between requests) before it is closed (default 60).")
+    var idleTimeout: Int = 60
 
     @Option(help: "Seconds in-flight requests get to finish after SIGTERM (default 90).")
     var gracefulTerminationTimeout: Int = 90
@@ -101,11 +104,9 @@ struct Serve: AsyncParsableCommand {
             ("--max-concurrent-requests", maxConcurrentRequests), ("--max-best-of", maxBestOf),
             ("--max-batch-size", maxBatchSize), ("--max-batch-prefill-tokens", maxBatchPrefillTokens),
             ("--payload-limit", payloadLimit), ("--max-batch-total-tokens", maxBatchTotalTokens),
+            ("--idle-timeout", idleTimeout),
         ] {
             if let value, value < 1 { throw ValidationError("\(name) must be at least 1") }
-        }
-        if let origin = corsAllowOrigin, origin.contains(",") {
-            throw ValidationError("--cors-allow-origin takes one origin or *")
         }
     }
 
@@ -140,7 +141,9 @@ struct Serve: AsyncParsableCommand {
         config.waitingServedRatio = waitingServedRatio
         config.maxWaitingTokens = maxWaitingTokens
         config.apiKey = apiKey ?? Self.env("API_KEY")
-        config.corsAllowOrigins = (corsAllowOrigin ?? Self.env("CORS_ALLOW_ORIGIN")).map { [$0] } ?? []
+        config.corsAllowOrigins = (corsAllowOrigin ?? Self.env("CORS_ALLOW_ORIGIN")).map {
+            $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        } ?? []
         config.payloadLimit = payloadLimit ?? Self.envInt("PAYLOAD_LIMIT") ?? 2_000_000
         config.computeType = Self.env("COMPUTE_TYPE") ?? "cpu"
 
@@ -157,6 +160,7 @@ struct Serve: AsyncParsableCommand {
         let port = self.port ?? Self.envInt("PORT") ?? 3000
         let app = Application(
             router: makeRouter(state: state),
+            server: .http1(configuration: .init(idleTimeout: .seconds(Int64(idleTimeout)))),
             configuration: .init(address: .hostname(host, port: port), serverName: "kiln"),
             onServerRunning: { _ in logger.info("listening", metadata: ["address": "\(host):\(port)"]) },
             logger: logger)

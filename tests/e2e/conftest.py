@@ -33,26 +33,44 @@ def wait_healthy(url, timeout=120):
     raise RuntimeError("kiln serve did not become healthy")
 
 
-@pytest.fixture(scope="session")
-def server():
+def launch(*extra, log_name="kiln-e2e-server.log"):
+    """Starts `kiln serve` on the default model with extra flags; returns (process, url, log file)."""
     if not os.path.exists(MODEL):
         pytest.skip(f"missing {MODEL}")
     port = free_port()
-    log = open(os.path.join(tempfile.gettempdir(), "kiln-e2e-server.log"), "w")
+    log = open(os.path.join(tempfile.gettempdir(), log_name), "w")
     proc = subprocess.Popen(
         [BINARY, "serve", "--model", MODEL, "--hostname", "127.0.0.1", "--port", str(port),
-         "--max-total-tokens", "512", "--max-batch-size", "64", "--kv-cache-memory", "256MiB"],
+         "--max-total-tokens", "512", "--max-batch-size", "64", "--kv-cache-memory", "256MiB", *extra],
         stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url)
+    except Exception:
+        proc.kill()
+        log.close()
+        raise
+    return proc, url, log
+
+
+def stop(proc, log):
+    """SIGTERM, then the exit code (None if it had to be killed)."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        code = proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        code = None
+    log.close()
+    return code
+
+
+@pytest.fixture(scope="session")
+def server():
+    proc, url, log = launch()
+    code = None
+    try:
         yield {"url": url, "proc": proc}
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            code = proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            code = None
-        log.close()
-        assert code == 0, f"kiln serve exited with {code} after SIGTERM"
+        code = stop(proc, log)
+    assert code == 0, f"kiln serve exited with {code} after SIGTERM"
