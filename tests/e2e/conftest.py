@@ -33,26 +33,54 @@ def wait_healthy(url, timeout=120):
     raise RuntimeError("kiln serve did not become healthy")
 
 
+def launch(model, log_name, extra=()):
+    """Starts `kiln serve` on `model`; returns (url, process, log file)."""
+    port = free_port()
+    log = open(os.path.join(tempfile.gettempdir(), log_name), "w")
+    proc = subprocess.Popen(
+        [BINARY, "serve", "--model", model, "--hostname", "127.0.0.1", "--port", str(port), *extra],
+        stdout=log, stderr=subprocess.STDOUT)
+    return f"http://127.0.0.1:{port}", proc, log
+
+
+def stop(proc, log):
+    proc.send_signal(signal.SIGTERM)
+    try:
+        code = proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        code = None
+    log.close()
+    assert code == 0, f"kiln serve exited with {code} after SIGTERM"
+
+
 @pytest.fixture(scope="session")
 def server():
     if not os.path.exists(MODEL):
         pytest.skip(f"missing {MODEL}")
-    port = free_port()
-    log = open(os.path.join(tempfile.gettempdir(), "kiln-e2e-server.log"), "w")
-    proc = subprocess.Popen(
-        [BINARY, "serve", "--model", MODEL, "--hostname", "127.0.0.1", "--port", str(port),
-         "--max-total-tokens", "512", "--max-batch-size", "64", "--kv-cache-memory", "256MiB"],
-        stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    url, proc, log = launch(MODEL, "kiln-e2e-server.log",
+                            ["--max-total-tokens", "512", "--max-batch-size", "64", "--kv-cache-memory", "256MiB",
+                             "--served-model-name", "smollm2"])
     try:
         wait_healthy(url)
         yield {"url": url, "proc": proc}
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            code = proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            code = None
-        log.close()
-        assert code == 0, f"kiln serve exited with {code} after SIGTERM"
+        stop(proc, log)
+
+
+QWEN = os.environ.get("KILN_QWEN_MODEL", os.path.join(ROOT, "models/qwen2.5/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"))
+
+
+@pytest.fixture(scope="session")
+def qwen_server():
+    """A second server on Qwen2.5, whose chat template defines tool calls."""
+    if not os.path.exists(QWEN):
+        pytest.skip(f"missing {QWEN}")
+    url, proc, log = launch(QWEN, "kiln-e2e-qwen.log",
+                            ["--max-total-tokens", "2048", "--kv-cache-memory", "128MiB",
+                             "--served-model-name", "qwen2.5"])
+    try:
+        wait_healthy(url)
+        yield {"url": url, "proc": proc}
+    finally:
+        stop(proc, log)
