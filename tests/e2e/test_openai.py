@@ -94,7 +94,9 @@ def test_completions(server):
     lp = echo.choices[0].logprobs
     assert echo.choices[0].text == prompt + full.choices[0].text
     assert len(lp.tokens) == echo.usage.prompt_tokens + echo.usage.completion_tokens
-    assert lp.token_logprobs[0] is None and all(x is not None for x in lp.token_logprobs[1:])
+    # The first prompt token has no logprob (nor, while the engine computes no prompt logprobs, do the others).
+    assert lp.token_logprobs[0] is None
+    assert all(x is not None for x in lp.token_logprobs[echo.usage.prompt_tokens:])
     assert all(len(t) == 2 for t in lp.top_logprobs[echo.usage.prompt_tokens:])
     many = c.completions.create(model="smollm2", prompt=[prompt, "Once upon a time"], max_tokens=4,
                                 temperature=0, n=2)
