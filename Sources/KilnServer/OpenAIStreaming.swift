@@ -98,8 +98,8 @@ struct OpenAIStream<Chunker: OpenAIChunker>: Sendable {
         var queue = 0.0
         var inference = 0.0
         var reason: String?
-        for chunk in chunker.start() { try await writer.write(OpenAIReply.event(chunk)) }
         do {
+            for chunk in chunker.start() { try await writer.write(OpenAIReply.event(chunk)) }
             for try await (index, event) in Generation.merged(ready.engine, requests) {
                 var chunks: [Value] = []
                 switch event {

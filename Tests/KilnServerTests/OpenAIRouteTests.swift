@@ -196,6 +196,27 @@ import Testing
         }
     }
 
+    /// The OpenAI routes count in TGI's metrics like the TGI routes: one request, one success or failure each.
+    @Test func metricsCountOpenAIRequests() async throws {
+        guard let app = try Self.app() else { return }
+        try await app.test(.router) { client in
+            func value(_ name: String) async throws -> Int {
+                let text = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+                let line = text.split(separator: "\n").first { $0.hasPrefix(name + " ") }
+                return line.flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0
+            }
+            let (count, success) = (try await value("tgi_request_count"), try await value("tgi_request_success"))
+            let failed = try await value(#"tgi_request_failure{err="validation"}"#)
+            _ = try await RouteTests.post(client, "/v1/chat/completions", Self.chat + "}")
+            _ = try await RouteTests.post(client, "/v1/chat/completions", Self.chat + #","stream":true}"#)
+            _ = try await RouteTests.post(client, "/v1/completions", #"{"prompt":"Hi","max_tokens":2,"n":2}"#)
+            _ = try await RouteTests.post(client, "/v1/completions", #"{"prompt":"Hi","max_tokens":2,"top_p":5}"#)
+            #expect(try await value("tgi_request_count") == count + 4)
+            #expect(try await value("tgi_request_success") == success + 3)
+            #expect(try await value(#"tgi_request_failure{err="validation"}"#) == failed + 1)
+        }
+    }
+
     @Test func modelsList() async throws {
         guard let app = try Self.app() else { return }
         try await app.test(.router) { client in
