@@ -217,6 +217,20 @@ import Testing
         }
     }
 
+    /// No model yet: a 503 with OpenAI's body (the openai client raises InternalServerError for it).
+    @Test func unavailableWhileLoading() async throws {
+        let state = ServerState(
+            config: ServerConfig(modelID: "x"), logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let app = Application(router: makeRouter(state: state))
+        try await app.test(.router) { client in
+            for (uri, body) in [("/v1/chat/completions", Self.chat + "}"), ("/v1/completions", #"{"prompt":"x"}"#)] {
+                let r = try await RouteTests.post(client, uri, body)
+                #expect(r.status == .serviceUnavailable)
+                #expect(try Self.error(r)["code"] as? String == "service_unavailable")
+            }
+        }
+    }
+
     @Test func modelsList() async throws {
         guard let app = try Self.app() else { return }
         try await app.test(.router) { client in
