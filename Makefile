@@ -41,10 +41,11 @@ test-swift:
 	swift build $(SWIFT_FLAGS) --product kiln
 	swift test $(SWIFT_FLAGS) --disable-testable-imports --no-parallel
 
-# End-to-end: the release binary serves the default model to TGI's own Python clients (pinned versions).
-E2E_PACKAGES = huggingface_hub==0.36.0 text-generation==0.7.0 pytest==8.4.2
+# End-to-end: the release binary serves the default model (and Qwen2.5 for tool calls) to TGI's own Python clients
+# and to the openai package (pinned versions).
+E2E_PACKAGES = huggingface_hub==0.36.0 text-generation==0.7.0 openai==2.8.1 pytest==8.4.2
 e2e: release
-	scripts/fetch_models.sh smollm2
+	scripts/fetch_models.sh smollm2 qwen2.5
 	test -x .venv-test/bin/python || python3 -m venv .venv-test
 	.venv-test/bin/pip install -q $(E2E_PACKAGES)
 	.venv-test/bin/python -m pytest -q tests/e2e

@@ -35,7 +35,7 @@ let package = Package(
         .target(
             name: "KilnServer",
             dependencies: [
-                "KilnEngine", "KilnModels", "KilnSampling", "KilnTokenizers",
+                "KilnEngine", "KilnModels", "KilnSampling", "KilnTokenizers", "KilnTemplates", "KilnFormats",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -63,7 +63,7 @@ let package = Package(
         .testTarget(
             name: "KilnServerTests",
             dependencies: [
-                "KilnServer", "KilnEngine", "KilnModels",
+                "KilnServer", "KilnEngine", "KilnModels", "KilnTemplates",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]),

@@ -1,6 +1,7 @@
 import Foundation
 import KilnEngine
 import KilnModels
+import KilnTemplates
 import Logging
 import ServiceLifecycle
 
@@ -28,8 +29,9 @@ public struct EngineService: Service {
         let (path, threads, kvTokens) = (modelPath, self.threads, self.kvTokens)
         let config = engineConfig
         let engine: Engine
+        let template: ChatTemplate?
         do {
-            engine = try await withCheckedThrowingContinuation { continuation in
+            (engine, template) = try await withCheckedThrowingContinuation { continuation in
                 let thread = Thread { [config] in
                     var config = config
                     do {
@@ -37,7 +39,9 @@ public struct EngineService: Service {
                         if let kvTokens {
                             config.kvCacheBytes = kvTokens * PagedKVCache.bytesPerToken(model.transformer.config)
                         }
-                        continuation.resume(returning: try Engine(model: model, config: config))
+                        // A checkpoint without a chat template still serves every route but /v1/chat/completions.
+                        let template = try? TemplateSource.load(path).compile()
+                        continuation.resume(returning: (try Engine(model: model, config: config), template))
                     } catch {
                         continuation.resume(throwing: error)
                     }
@@ -46,7 +50,7 @@ public struct EngineService: Service {
                 thread.stackSize = 8 << 20
                 thread.start()
             }
-            try state.attach(engine)
+            try state.attach(engine, chatTemplate: template)
         } catch {
             state.fail("\(error)")
             state.logger.error("could not load the model", metadata: ["model": "\(path)", "error": "\(error)"])
@@ -56,7 +60,7 @@ public struct EngineService: Service {
             "model ready",
             metadata: [
                 "model": "\(path)", "load_seconds": "\(seconds(since: start))",
-                "kv_tokens": "\(engine.tokenCapacity)",
+                "kv_tokens": "\(engine.tokenCapacity)", "chat_template": "\(template != nil)",
             ])
         try? await gracefulShutdown()
         state.logger.info("draining the engine")

@@ -22,6 +22,7 @@ public func makeRouter(state: ServerState) -> Router<BasicRequestContext> {
     generation.post("/generate_stream") { request, _ in await handlers.generate(request, route: .generateStream) }
     generation.post("/") { request, _ in await handlers.generate(request, route: .compat) }
     generation.post("/tokenize") { request, _ in await handlers.tokenize(request) }
+    addOpenAIRoutes(to: router, handlers: handlers)
     return router
 }
 
@@ -33,12 +34,14 @@ struct APIKeyMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
         async throws -> Response
     {
-        guard let key else { return try await next(request, context) }
-        let given = request.headers[.authorization] ?? ""
-        guard given.hasPrefix("Bearer "), given.dropFirst(7).lowercased() == key.lowercased() else {
-            return Response(status: .unauthorized)
-        }
+        guard Self.authorized(request, key: key) else { return Response(status: .unauthorized) }
         return try await next(request, context)
+    }
+
+    static func authorized(_ request: Request, key: String?) -> Bool {
+        guard let key else { return true }
+        let given = request.headers[.authorization] ?? ""
+        return given.hasPrefix("Bearer ") && given.dropFirst(7).lowercased() == key.lowercased()
     }
 }
 
@@ -46,6 +49,8 @@ enum GenerationRoute: String, Sendable {
     case generate = "/generate"
     case generateStream = "/generate_stream"
     case compat = "/"
+    case chatCompletions = "/v1/chat/completions"
+    case completions = "/v1/completions"
 }
 
 struct Handlers: Sendable {
@@ -223,6 +228,11 @@ struct Handlers: Sendable {
     /// Reads at most --payload-limit bytes and decodes TGI's request body.
     /// The collected body stays in `request`, so that the reply can still watch the connection for a close.
     func decodeBody(_ request: inout Request) async throws(ServerError) -> GenerateRequest {
+        try Self.decodeJSON(GenerateRequest.self, from: try await readBody(&request))
+    }
+
+    /// The request's body, at most --payload-limit bytes, collected into `request`.
+    func readBody(_ request: inout Request) async throws(ServerError) -> Data {
         let limit = state.config.payloadLimit
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
             throw .payloadTooLarge(limit: limit)
@@ -235,9 +245,12 @@ struct Handlers: Sendable {
         } catch {
             throw .malformedJSON("the body could not be read", syntax: true)
         }
-        let data = Data(buffer.readableBytesView)
+        return Data(buffer.readableBytesView)
+    }
+
+    static func decodeJSON<Body: Decodable>(_ type: Body.Type, from data: Data) throws(ServerError) -> Body {
         do {
-            return try JSONDecoder().decode(GenerateRequest.self, from: data)
+            return try JSONDecoder().decode(Body.self, from: data)
         } catch let error as DecodingError {
             // Valid JSON of the wrong shape is a 422; only a body that is not JSON at all is a 400 (as TGI's axum).
             if case .dataCorrupted = error, (try? JSONSerialization.jsonObject(with: data, options: .fragmentsAllowed)) == nil {

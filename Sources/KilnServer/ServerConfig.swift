@@ -1,6 +1,8 @@
 /// Settings of one `kiln serve`: TGI's launcher flags where they mean the same.
 public struct ServerConfig: Sendable {
     public var modelID: String
+    /// The model's name on the OpenAI routes (`model` in replies, /v1/models); nil: `modelID`.
+    public var servedModelName: String?
     public var maxConcurrentRequests = 128
     public var maxBestOf = 2
     public var maxStopSequences = 4

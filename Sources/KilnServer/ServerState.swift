@@ -1,6 +1,7 @@
 import Foundation
 import KilnEngine
 import KilnModels
+import KilnTemplates
 import KilnTokenizers
 import Logging
 import Synchronization
@@ -26,6 +27,8 @@ public final class ServerState: Sendable {
         let validator: Validator
         let metrics: ServerMetrics
         let limits: TokenLimits
+        /// The checkpoint's chat template, which /v1/chat/completions renders; nil when it has none.
+        let chatTemplate: ChatTemplate?
         var tokenizer: Tokenizer { validator.tokenizer }
     }
 
@@ -35,7 +38,7 @@ public final class ServerState: Sendable {
     }
 
     /// Makes the server ready with `engine`; fails when the configured token limits do not fit the model.
-    public func attach(_ engine: Engine) throws {
+    public func attach(_ engine: Engine, chatTemplate: ChatTemplate? = nil) throws {
         let limits: TokenLimits
         do {
             limits = try TokenLimits(
@@ -48,7 +51,7 @@ public final class ServerState: Sendable {
         let ready = Ready(
             engine: engine, validator: Validator(tokenizer: engine.model.tokenizer, config: config, tokens: limits),
             metrics: ServerMetrics(maxInputTokens: limits.maxInputTokens, maxTotalTokens: limits.maxTotalTokens),
-            limits: limits)
+            limits: limits, chatTemplate: chatTemplate)
         slot.withLock { $0 = .ready(ready) }
     }
 

@@ -50,25 +50,13 @@ struct Validator: Sendable {
 
         var prompt = tokenizer.encode(request.inputs)
         if let t = p.truncate, prompt.count > t { prompt = Array(prompt.suffix(t)) }
-        guard !prompt.isEmpty else { throw .validation("`inputs` cannot be empty") }
-        guard prompt.count <= tokens.maxInputTokens else {
-            throw .validation(
-                "`inputs` must have less than \(tokens.maxInputTokens) tokens. Given: \(prompt.count)")
-        }
-        let maxNewTokens = p.maxNewTokens ?? (tokens.maxTotalTokens - prompt.count)
-        guard prompt.count + maxNewTokens <= tokens.maxTotalTokens else {
-            throw .validation(
-                "`inputs` tokens + `max_new_tokens` must be <= \(tokens.maxTotalTokens). "
-                    + "Given: \(prompt.count) `inputs` tokens and \(maxNewTokens) `max_new_tokens`")
-        }
+        let maxNewTokens = try budget(promptTokens: prompt.count, maxNewTokens: p.maxNewTokens)
 
         let sampling = SamplingRequest(
             doSample: p.doSample, temperature: p.temperature, topK: p.topK, topP: p.topP, typicalP: p.typicalP,
             repetitionPenalty: p.repetitionPenalty, frequencyPenalty: p.frequencyPenalty, seed: p.seed,
             stop: p.stop, maxNewTokens: maxNewTokens, topNTokens: p.topNTokens)
-        let limits = SamplingLimits(
-            maxStopSequences: config.maxStopSequences, maxTopNTokens: config.maxTopNTokens,
-            defaultMaxNewTokens: maxNewTokens, vocabularySize: tokenizer.vocabularySize)
+        let limits = samplingLimits(maxNewTokens: maxNewTokens)
         let parameters: SamplingParameters
         do throws(SamplingError) {
             parameters = try sampling.validate(limits: limits)
@@ -79,5 +67,29 @@ struct Validator: Sendable {
             inputs: request.inputs, promptTokens: prompt, parameters: parameters, sampling: sampling, limits: limits,
             bestOf: bestOf, details: p.details, decoderInputDetails: p.decoderInputDetails,
             returnFullText: p.returnFullText ?? false)
+    }
+
+    /// The prompt-length and total-token checks (TGI's messages, naming the routes' own fields); returns the
+    /// request's max new tokens with its default filled in: what is left of --max-total-tokens.
+    func budget(
+        promptTokens count: Int, maxNewTokens: Int?, input: String = "inputs", output: String = "max_new_tokens"
+    ) throws(ServerError) -> Int {
+        guard count > 0 else { throw .validation("`\(input)` cannot be empty") }
+        guard count <= tokens.maxInputTokens else {
+            throw .validation("`\(input)` must have less than \(tokens.maxInputTokens) tokens. Given: \(count)")
+        }
+        let maxNewTokens = maxNewTokens ?? (tokens.maxTotalTokens - count)
+        guard count + maxNewTokens <= tokens.maxTotalTokens else {
+            throw .validation(
+                "`\(input)` tokens + `\(output)` must be <= \(tokens.maxTotalTokens). "
+                    + "Given: \(count) `\(input)` tokens and \(maxNewTokens) `\(output)`")
+        }
+        return maxNewTokens
+    }
+
+    func samplingLimits(maxNewTokens: Int) -> SamplingLimits {
+        SamplingLimits(
+            maxStopSequences: config.maxStopSequences, maxTopNTokens: config.maxTopNTokens,
+            defaultMaxNewTokens: maxNewTokens, vocabularySize: tokenizer.vocabularySize)
     }
 }

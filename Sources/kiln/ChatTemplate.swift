@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KilnFormats
+import KilnServer
 import KilnTemplates
 
 struct ChatTemplateCommand: ParsableCommand {
@@ -48,67 +49,4 @@ struct ChatTemplateCommand: ParsableCommand {
 struct CLIError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
-}
-
-/// Where a checkpoint keeps its chat template and the bos/eos strings the template prints.
-struct TemplateSource {
-    var template: String
-    var bosToken = ""
-    var eosToken = ""
-
-    static func load(_ path: String) throws -> TemplateSource {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw CLIError("\(path): no such file or directory")
-        }
-        return isDirectory.boolValue ? try huggingFace(path) : try gguf(path)
-    }
-
-    /// GGUF: `tokenizer.chat_template`, and the token strings at the bos/eos ids.
-    static func gguf(_ path: String) throws -> TemplateSource {
-        let file = try GGUFFile(path: path)
-        guard let template = file.metadata["tokenizer.chat_template"]?.string else {
-            throw CLIError("\(path): no tokenizer.chat_template in the GGUF metadata")
-        }
-        let tokens = file.metadata["tokenizer.ggml.tokens"]?.strings ?? []
-        func token(_ key: String) -> String {
-            guard let id = file.metadata[key]?.int, tokens.indices.contains(id) else { return "" }
-            return tokens[id]
-        }
-        return TemplateSource(
-            template: template, bosToken: token("tokenizer.ggml.bos_token_id"), eosToken: token("tokenizer.ggml.eos_token_id"))
-    }
-
-    /// Hugging Face directory: chat_template.jinja when present (it wins in transformers), else
-    /// tokenizer_config.json's `chat_template` (a string, or a list of named templates: "default" is used).
-    static func huggingFace(_ directory: String) throws -> TemplateSource {
-        let configPath = (directory as NSString).appendingPathComponent("tokenizer_config.json")
-        var config = OrderedObject()
-        if let data = FileManager.default.contents(atPath: configPath) {
-            guard case .object(let object) = try? Value(json: data) else {
-                throw CLIError("\(configPath): not a JSON object")
-            }
-            config = object
-        }
-        var template: String? = nil
-        let jinjaPath = (directory as NSString).appendingPathComponent("chat_template.jinja")
-        if let data = FileManager.default.contents(atPath: jinjaPath) {
-            template = String(decoding: data, as: UTF8.self)
-        } else if case .string(let text)? = config["chat_template"] {
-            template = text
-        } else if case .array(let named)? = config["chat_template"] {
-            template = named.first { $0.objectValue?["name"]?.stringValue == "default" }?.objectValue?["template"]?.stringValue
-        }
-        guard let template else {
-            throw CLIError("\(directory): no chat template (neither chat_template.jinja nor tokenizer_config.json chat_template)")
-        }
-        func token(_ key: String) -> String {
-            switch config[key] {
-            case .string(let s)?: return s
-            case .object(let o)?: return o["content"]?.stringValue ?? ""
-            default: return ""
-            }
-        }
-        return TemplateSource(template: template, bosToken: token("bos_token"), eosToken: token("eos_token"))
-    }
 }

@@ -14,13 +14,17 @@ struct Serve: AsyncParsableCommand {
         abstract: "Serve a model over HTTP with Text Generation Inference's API.",
         discussion: """
             Routes: POST /generate, POST /generate_stream (server-sent events), POST / (with "stream"), \
-            POST /tokenize, GET /info, GET /health, GET /ping, GET /metrics (Prometheus).
+            POST /tokenize, GET /info, GET /health, GET /ping, GET /metrics (Prometheus); OpenAI's \
+            POST /v1/chat/completions, POST /v1/completions and GET /v1/models.
             Errors in a stream arrive as a `data:{"error":…,"error_type":…}` event on a 200 response, as TGI sends them.
             SIGTERM or SIGINT stops taking requests, lets in-flight ones finish, and exits 0.
             """)
 
     @Option(name: [.customShort("m"), .long, .customLong("model-id")], help: "A GGUF file or a Hugging Face model directory (env MODEL_ID).")
     var model: String?
+
+    @Option(help: "The model's name on the OpenAI routes (default: the --model value).")
+    var servedModelName: String?
 
     @Option(help: "Address to listen on (env HOSTNAME; default 0.0.0.0).")
     var hostname: String?
@@ -131,6 +135,7 @@ struct Serve: AsyncParsableCommand {
         let logger = Logger(label: "kiln.serve")
 
         var config = ServerConfig(modelID: modelPath)
+        config.servedModelName = servedModelName
         config.maxConcurrentRequests = maxConcurrentRequests ?? Self.envInt("MAX_CONCURRENT_REQUESTS") ?? 128
         config.maxBestOf = maxBestOf ?? Self.envInt("MAX_BEST_OF") ?? 2
         config.maxStopSequences = maxStopSequences ?? Self.envInt("MAX_STOP_SEQUENCES") ?? 4

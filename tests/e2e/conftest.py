@@ -33,15 +33,14 @@ def wait_healthy(url, timeout=120):
     raise RuntimeError("kiln serve did not become healthy")
 
 
-def launch(*extra, log_name="kiln-e2e-server.log"):
-    """Starts `kiln serve` on the default model with extra flags; returns (process, url, log file)."""
-    if not os.path.exists(MODEL):
-        pytest.skip(f"missing {MODEL}")
+def launch(*extra, model=MODEL, log_name="kiln-e2e-server.log"):
+    """Starts `kiln serve` on `model` with extra flags and waits until it is healthy; returns (process, url, log)."""
+    if not os.path.exists(model):
+        pytest.skip(f"missing {model}")
     port = free_port()
     log = open(os.path.join(tempfile.gettempdir(), log_name), "w")
     proc = subprocess.Popen(
-        [BINARY, "serve", "--model", MODEL, "--hostname", "127.0.0.1", "--port", str(port),
-         "--max-total-tokens", "512", "--max-batch-size", "64", "--kv-cache-memory", "256MiB", *extra],
+        [BINARY, "serve", "--model", model, "--hostname", "127.0.0.1", "--port", str(port), *extra],
         stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -65,9 +64,28 @@ def stop(proc, log):
     return code
 
 
+SMALL_SERVER = ["--max-total-tokens", "512", "--max-batch-size", "64", "--kv-cache-memory", "256MiB"]
+
+
 @pytest.fixture(scope="session")
 def server():
-    proc, url, log = launch()
+    proc, url, log = launch(*SMALL_SERVER, "--served-model-name", "smollm2")
+    code = None
+    try:
+        yield {"url": url, "proc": proc}
+    finally:
+        code = stop(proc, log)
+    assert code == 0, f"kiln serve exited with {code} after SIGTERM"
+
+
+QWEN = os.environ.get("KILN_QWEN_MODEL", os.path.join(ROOT, "models/qwen2.5/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"))
+
+
+@pytest.fixture(scope="session")
+def qwen_server():
+    """A second server on Qwen2.5, whose chat template defines tool calls."""
+    proc, url, log = launch("--max-total-tokens", "2048", "--kv-cache-memory", "128MiB",
+                            "--served-model-name", "qwen2.5", model=QWEN, log_name="kiln-e2e-qwen.log")
     code = None
     try:
         yield {"url": url, "proc": proc}

@@ -1,11 +1,12 @@
 """Connection and process lifecycle: clients that vanish, connections that stall, and SIGTERM with work in flight."""
 import json
 import re
+import signal
 import socket
 import time
 import urllib.request
 
-from conftest import launch, stop
+from conftest import SMALL_SERVER, launch, stop
 
 COUNTING = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,"
 
@@ -58,7 +59,7 @@ def test_disconnect_cancels_a_non_streaming_request(server):
 
 
 def test_stalled_connection_is_closed_and_sigterm_finishes_in_flight_work():
-    proc, url, log = launch("--idle-timeout", "2", log_name="kiln-e2e-lifecycle.log")
+    proc, url, log = launch(*SMALL_SERVER, "--idle-timeout", "2", log_name="kiln-e2e-lifecycle.log")
     port = int(url.rsplit(":", 1)[1])
     code = "not stopped"
     try:
@@ -83,7 +84,7 @@ def test_stalled_connection_is_closed_and_sigterm_finishes_in_flight_work():
             assert line, "stream closed before its first event"
             if line.startswith(b"data:"):
                 events.append(json.loads(line[5:]))
-        proc.send_signal(__import__("signal").SIGTERM)
+        proc.send_signal(signal.SIGTERM)
         for line in reader:
             if line.startswith(b"data:"):
                 events.append(json.loads(line[5:]))

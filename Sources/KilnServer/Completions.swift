@@ -1,0 +1,227 @@
+import Foundation
+import Hummingbird
+import KilnEngine
+import KilnSampling
+import KilnTemplates
+import KilnTokenizers
+
+/// `POST /v1/completions`: raw prompts (strings or token ids), `n` choices each; choice `p * n + i` is prompt p's
+/// i-th, as OpenAI numbers them.
+extension Handlers {
+    func completions(_ request: Request) async -> Response {
+        let arrived = ContinuousClock.now
+        let route = GenerationRoute.completions
+        var counted: ServerState.Ready?
+        var request = request
+        do throws(OpenAIError) {
+            let (ready, body, _) = try await openAIBody(&request, as: CompletionRequest.self)
+            counted = ready
+            ready.metrics.requestReceived()
+            let plan = try CompletionPlan(body, ready: ready, config: state.config)
+            let chunker = CompletionChunker(
+                id: OpenAIReply.id("cmpl-"), created: Int(Date().timeIntervalSince1970), model: servedModel,
+                fingerprint: systemFingerprint, includeUsage: plan.includeUsage, logprobs: body.logprobs,
+                echo: body.echo ? plan.echoTexts : nil, tokenizer: ready.tokenizer)
+            return await runOpenAI(
+                ready: ready, route: route, body: request.body, requests: plan.requests, promptTokens: plan.promptTokens,
+                stream: body.sampling.stream == true, includeUsage: plan.includeUsage, chunker: chunker,
+                arrived: arrived
+            ) { choices in
+                chunker.reply(choices, prompts: plan.requests.map(\.promptTokens), usage: OpenAIReply.usage(
+                    prompt: plan.promptTokens, completion: choices.reduce(0) { $0 + $1.tokens.count }))
+            }
+        } catch {
+            return openAIFailure(error, ready: counted, route: route)
+        }
+    }
+}
+
+struct CompletionPlan {
+    /// One per choice, prompt-major.
+    var requests: [GenerationRequest] = []
+    /// The text echoed for each choice.
+    var echoTexts: [String] = []
+    var promptTokens = 0
+    var includeUsage: Bool
+
+    static let maxPrompts = 4
+
+    init(_ body: CompletionRequest, ready: ServerState.Ready, config: ServerConfig) throws(OpenAIError) {
+        if let suffix = body.suffix, !suffix.isEmpty {
+            throw .unsupported("`suffix` is not supported: Kiln does not fill in the middle", param: "suffix")
+        }
+        if let bestOf = body.bestOf, bestOf != 1 {
+            throw .unsupported("`best_of` is not supported; use `n` and `logprobs`", param: "best_of")
+        }
+        guard !body.prompts.isEmpty else { throw .invalid("`prompt` cannot be empty", param: "prompt") }
+        guard body.prompts.count <= Self.maxPrompts else {
+            throw .invalid("`prompt` may hold at most \(Self.maxPrompts) prompts. Given: \(body.prompts.count)", param: "prompt")
+        }
+        let logprobs = body.logprobs ?? 0
+        if body.echo && body.logprobs != nil && body.sampling.stream == true {
+            throw .unsupported("`echo` with `logprobs` is not supported when streaming", param: "echo")
+        }
+        let sampling = OpenAISampling(
+            fields: body.sampling, maxTokens: body.maxTokens ?? 16, maxTokensName: "max_tokens",
+            topLogprobs: logprobs, topLogprobsName: "logprobs")
+        try sampling.check(config: config)
+        let tokenizer = ready.tokenizer
+        for prompt in body.prompts {
+            let tokens: [Int32]
+            let text: String
+            switch prompt {
+            case .text(let s):
+                tokens = tokenizer.encode(s)
+                text = s
+            case .tokens(let ids):
+                if let bad = ids.first(where: { $0 < 0 || Int($0) >= tokenizer.vocabularySize }) {
+                    throw .invalid("`prompt` token \(bad) is outside the vocabulary", param: "prompt")
+                }
+                tokens = ids
+                text = tokenizer.decode(ids)
+            }
+            promptTokens += tokens.count
+            for p in try sampling.parameters(promptTokens: tokens.count, validator: ready.validator, input: "prompt") {
+                requests.append(
+                    GenerationRequest(promptTokens: tokens, parameters: p, promptLogprobs: body.echo && body.logprobs != nil))
+                echoTexts.append(text)
+            }
+        }
+        includeUsage = body.sampling.streamOptions?.includeUsage == true
+    }
+}
+
+/// OpenAI's legacy `logprobs` object: parallel lists of tokens, their logprobs, the top alternatives as
+/// `{token: logprob}` and each token's character offset in the choice's text.
+struct LegacyLogprobs {
+    var tokens: [Value] = []
+    var tokenLogprobs: [Value] = []
+    var top: [Value] = []
+    var offsets: [Value] = []
+    var offset = 0
+
+    mutating func add(_ text: String, logprob: Float?, top alternatives: [(String, Float)]) {
+        tokens.append(.string(text))
+        if let logprob { tokenLogprobs.append(.double(LogprobEntries.finite(logprob))) } else { tokenLogprobs.append(nil) }
+        top.append(.object(OrderedObject(alternatives.map { ($0.0, Value.double(LogprobEntries.finite($0.1))) })))
+        offsets.append(.int(offset))
+        offset += text.unicodeScalars.count
+    }
+
+    mutating func take(withTop: Bool) -> Value {
+        defer { (tokens, tokenLogprobs, top, offsets) = ([], [], [], []) }
+        let topValue: Value = withTop ? Value.array(top) : Value.none
+        return [
+            "tokens": .array(tokens), "token_logprobs": .array(tokenLogprobs), "top_logprobs": topValue,
+            "text_offset": .array(offsets),
+        ]
+    }
+}
+
+struct CompletionChunker: OpenAIChunker {
+    let id: String
+    let created: Int
+    let model: String
+    let fingerprint: String
+    let includeUsage: Bool
+    let logprobs: Int?
+    let echo: [String]?
+    let entries: LogprobEntries
+    private var pending: [LegacyLogprobs]
+
+    init(
+        id: String, created: Int, model: String, fingerprint: String, includeUsage: Bool, logprobs: Int?,
+        echo: [String]?, tokenizer: Tokenizer
+    ) {
+        self.id = id
+        self.created = created
+        self.model = model
+        self.fingerprint = fingerprint
+        self.includeUsage = includeUsage
+        self.logprobs = logprobs
+        self.echo = echo
+        entries = LogprobEntries(tokenizer: tokenizer)
+        pending = []
+    }
+
+    private func chunk(_ choices: [Value], usage: Value? = nil) -> Value {
+        let base: Value = [
+            "id": .string(id), "object": "text_completion", "created": .int(created), "model": .string(model),
+            "system_fingerprint": .string(fingerprint), "choices": .array(choices),
+        ]
+        var object = base.objectValue!
+        if includeUsage { object["usage"] = usage ?? Value.none }
+        return .object(object)
+    }
+
+    private mutating func choice(_ index: Int, text: String, finish: String? = nil) -> Value {
+        var lp: Value = nil
+        if logprobs != nil, index < pending.count {
+            lp = pending[index].take(withTop: (logprobs ?? 0) > 0)
+        }
+        return [
+            "index": .int(index), "text": .string(text), "logprobs": lp,
+            "finish_reason": .orNull(finish),
+        ]
+    }
+
+    private mutating func ensure(_ index: Int) {
+        while pending.count <= index { pending.append(LegacyLogprobs()) }
+    }
+
+    private func add(_ t: GeneratedToken, to l: inout LegacyLogprobs) {
+        l.add(entries.text(t.id), logprob: t.logprob, top: t.topAlternatives.map { (entries.text($0.id), $0.logprob) })
+    }
+
+    mutating func start() -> [Value] {
+        guard let echo else { return [] }
+        return echo.indices.map { i in
+            ensure(i)
+            pending[i].offset = echo[i].unicodeScalars.count
+            return chunk([choice(i, text: echo[i])])
+        }
+    }
+
+    mutating func token(_ token: GeneratedToken, choice index: Int) -> [Value] {
+        ensure(index)
+        if logprobs != nil { add(token, to: &pending[index]) }
+        return token.text.isEmpty ? [] : [chunk([choice(index, text: token.text)])]
+    }
+
+    mutating func finish(_ completion: Completion, choice index: Int) -> [Value] {
+        ensure(index)
+        return [chunk([choice(index, text: completion.trailingText, finish: OpenAIReply.finishReason(completion.reason))])]
+    }
+
+    func usage(_ usage: Value) -> Value { chunk([], usage: usage) }
+
+    func reply(_ choices: [Collected], prompts: [[Int32]], usage: Value) -> Value {
+        let list: [Value] = choices.enumerated().map { index, c -> Value in
+            let echoed = echo?[index] ?? ""
+            var lp: Value = nil
+            if let logprobs {
+                var l = LegacyLogprobs()
+                if echo != nil {
+                    let prompt = prompts[index]
+                    let given = c.prompt?.logprobs ?? []
+                    let offset = prompt.count - given.count
+                    for (i, id) in prompt.enumerated() {
+                        let logprob = i >= offset && i > 0 ? given[i - offset].logprob : nil
+                        l.add(entries.text(id), logprob: logprob, top: [])
+                    }
+                    l.offset = echoed.unicodeScalars.count
+                }
+                for t in c.tokens { add(t, to: &l) }
+                lp = l.take(withTop: logprobs > 0)
+            }
+            return [
+                "index": .int(index), "text": .string(echoed + c.text), "logprobs": lp,
+                "finish_reason": .string(OpenAIReply.finishReason(c.completion?.reason)),
+            ]
+        }
+        return [
+            "id": .string(id), "object": "text_completion", "created": .int(created), "model": .string(model),
+            "system_fingerprint": .string(fingerprint), "choices": .array(list), "usage": usage,
+        ]
+    }
+}

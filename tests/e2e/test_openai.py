@@ -1,0 +1,180 @@
+"""Kiln's OpenAI routes against the official `openai` Python client (pinned in the Makefile)."""
+import json
+
+import openai
+import pytest
+from openai import OpenAI
+
+CHAT = [{"role": "user", "content": "Name three colours."}]
+
+
+def client(server):
+    return OpenAI(base_url=server["url"] + "/v1", api_key="unused", max_retries=0, timeout=120)
+
+
+def test_models(server):
+    models = client(server).models.list().data
+    assert [m.id for m in models] == ["smollm2"]
+    assert models[0].object == "model" and models[0].owned_by == "kiln" and models[0].created > 0
+
+
+def test_chat_stream_equals_non_stream(server):
+    c = client(server)
+    full = c.chat.completions.create(model="smollm2", messages=CHAT, temperature=0, max_tokens=24)
+    assert full.object == "chat.completion" and full.id.startswith("chatcmpl-")
+    assert full.system_fingerprint and full.model == "smollm2"
+    choice = full.choices[0]
+    assert choice.index == 0 and choice.message.role == "assistant" and choice.logprobs is None
+    assert choice.finish_reason in ("stop", "length")
+    assert full.usage.total_tokens == full.usage.prompt_tokens + full.usage.completion_tokens
+
+    chunks = list(c.chat.completions.create(
+        model="smollm2", messages=CHAT, temperature=0, max_tokens=24, stream=True,
+        stream_options={"include_usage": True}))
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert all(ch.object == "chat.completion.chunk" and ch.id == chunks[0].id for ch in chunks)
+    content = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
+    assert content == choice.message.content
+    finals = [ch.choices[0].finish_reason for ch in chunks if ch.choices and ch.choices[0].finish_reason]
+    assert finals == [choice.finish_reason]
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == full.usage.completion_tokens
+    assert all(ch.usage is None for ch in chunks[:-1])
+
+
+def test_chat_n2_and_seed_reproducibility(server):
+    c = client(server)
+    kwargs = dict(model="smollm2", messages=CHAT, temperature=1.0, max_tokens=12, n=2, seed=1234)
+    a = c.chat.completions.create(**kwargs)
+    b = c.chat.completions.create(**kwargs)
+    assert [ch.index for ch in a.choices] == [0, 1]
+    assert [ch.message.content for ch in a.choices] == [ch.message.content for ch in b.choices]
+    # Streamed, the same seeds give the same two texts.
+    texts = {0: "", 1: ""}
+    for ch in c.chat.completions.create(stream=True, **kwargs):
+        for choice in ch.choices:
+            texts[choice.index] += choice.delta.content or ""
+    assert [texts[0], texts[1]] == [ch.message.content for ch in a.choices]
+
+
+def test_chat_stop(server):
+    c = client(server)
+    free = c.chat.completions.create(model="smollm2", messages=CHAT, temperature=0, max_tokens=24)
+    text = free.choices[0].message.content
+    words = text.split()
+    assert len(words) >= 3, text
+    stop = words[2]
+    cut = c.chat.completions.create(model="smollm2", messages=CHAT, temperature=0, max_tokens=24, stop=[stop])
+    assert cut.choices[0].message.content == text[:text.index(stop)]
+    assert cut.choices[0].finish_reason == "stop"
+
+
+def test_chat_logprobs(server):
+    c = client(server)
+    r = c.chat.completions.create(model="smollm2", messages=CHAT, temperature=0, max_tokens=8,
+                                  logprobs=True, top_logprobs=2)
+    content = r.choices[0].logprobs.content
+    assert len(content) == r.usage.completion_tokens
+    for entry in content:
+        assert len(entry.top_logprobs) == 2
+        # Greedy: the chosen token is the most likely one.
+        assert entry.logprob == pytest.approx(entry.top_logprobs[0].logprob, abs=1e-4)
+        assert entry.top_logprobs[0].logprob >= entry.top_logprobs[1].logprob
+        assert bytes(entry.bytes).decode("utf-8", "replace") == entry.token
+
+
+def test_completions(server):
+    c = client(server)
+    prompt = "The capital of France is"
+    full = c.completions.create(model="smollm2", prompt=prompt, max_tokens=8, temperature=0)
+    assert full.object == "text_completion" and full.choices[0].finish_reason in ("stop", "length")
+    streamed = "".join(ch.choices[0].text for ch in c.completions.create(
+        model="smollm2", prompt=prompt, max_tokens=8, temperature=0, stream=True))
+    assert streamed == full.choices[0].text
+    echo = c.completions.create(model="smollm2", prompt=prompt, max_tokens=8, temperature=0, echo=True, logprobs=2)
+    lp = echo.choices[0].logprobs
+    assert echo.choices[0].text == prompt + full.choices[0].text
+    assert len(lp.tokens) == echo.usage.prompt_tokens + echo.usage.completion_tokens
+    # The first prompt token has no logprob (nor, while the engine computes no prompt logprobs, do the others).
+    assert lp.token_logprobs[0] is None
+    assert all(x is not None for x in lp.token_logprobs[echo.usage.prompt_tokens:])
+    assert all(len(t) == 2 for t in lp.top_logprobs[echo.usage.prompt_tokens:])
+    many = c.completions.create(model="smollm2", prompt=[prompt, "Once upon a time"], max_tokens=4,
+                                temperature=0, n=2)
+    assert [ch.index for ch in many.choices] == [0, 1, 2, 3]
+    assert many.choices[0].text == many.choices[1].text == full.choices[0].text[:len(many.choices[0].text)]
+
+
+def test_errors_are_typed(server):
+    c = client(server)
+    with pytest.raises(openai.BadRequestError) as e:
+        c.chat.completions.create(model="smollm2", messages=CHAT, temperature=3)
+    assert e.value.body["param"] == "temperature" and e.value.body["type"] == "invalid_request_error"
+    with pytest.raises(openai.UnprocessableEntityError) as e:
+        c.chat.completions.create(model="smollm2", messages=CHAT, max_tokens=4,
+                                  response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {}}})
+    assert "response_format" in e.value.message
+    with pytest.raises(openai.UnprocessableEntityError):
+        c.completions.create(model="smollm2", prompt="x", suffix="y", max_tokens=2)
+    with pytest.raises(openai.BadRequestError):
+        c.completions.create(model="smollm2", prompt="x" * 5000, max_tokens=2)
+
+
+def test_cjk_and_emoji_stream_whole_characters(qwen_server):
+    c = client(qwen_server)
+    messages = [{"role": "user", "content": "用中文写一句关于猫的话，并加上三个表情符号 🐱😺🎉。"}]
+    chunks = [ch.choices[0].delta.content or "" for ch in c.chat.completions.create(
+        model="qwen2.5", messages=messages, temperature=0, max_tokens=32, stream=True) if ch.choices]
+    text = "".join(chunks)
+    assert any(ord(ch) > 0x2E80 for ch in text), text
+    assert all("\ufffd" not in chunk for chunk in chunks)
+    full = c.chat.completions.create(model="qwen2.5", messages=messages, temperature=0, max_tokens=32)
+    assert full.choices[0].message.content == text
+
+
+TOOLS = [{
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Get the current weather in a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}]
+
+
+def test_tool_call_round_trip(qwen_server):
+    c = client(qwen_server)
+    messages = [{"role": "system", "content": "You are a helpful assistant."},
+                {"role": "user", "content": "What is the weather in Paris right now? Use the get_weather tool."}]
+    r = c.chat.completions.create(model="qwen2.5", messages=messages, tools=TOOLS, temperature=0, max_tokens=64)
+    choice = r.choices[0]
+    assert choice.finish_reason == "tool_calls", choice.message.content
+    call = choice.message.tool_calls[0]
+    assert call.type == "function" and call.id.startswith("call_") and call.function.name == "get_weather"
+    assert "paris" in json.loads(call.function.arguments)["city"].lower()
+
+    # Streamed, the call arrives as OpenAI streams it: a head with id, type and name, then the arguments.
+    calls, reasons = {}, []
+    for ch in c.chat.completions.create(model="qwen2.5", messages=messages, tools=TOOLS, temperature=0,
+                                        max_tokens=64, stream=True):
+        delta = ch.choices[0].delta
+        assert "<tool_call>" not in (delta.content or "")
+        for d in delta.tool_calls or []:
+            entry = calls.setdefault(d.index, {"id": d.id, "name": "", "arguments": ""})
+            entry["name"] += d.function.name or ""
+            entry["arguments"] += d.function.arguments or ""
+        if ch.choices[0].finish_reason:
+            reasons.append(ch.choices[0].finish_reason)
+    assert reasons == ["tool_calls"]
+    assert [(v["name"], v["arguments"]) for v in calls.values()] == [("get_weather", call.function.arguments)]
+
+    # The call and the tool's result go back through the template; the model answers from the result. (Asked
+    # nothing more, this 0.5B checkpoint repeats its call, hence the closing user turn.)
+    messages += [
+        {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+        {"role": "tool", "tool_call_id": call.id, "content": json.dumps({"temperature_c": 18, "sky": "sunny"})},
+        {"role": "user", "content": "Now tell me the answer in one sentence."},
+    ]
+    final = c.chat.completions.create(model="qwen2.5", messages=messages, tools=TOOLS, temperature=0, max_tokens=48)
+    assert final.choices[0].finish_reason in ("stop", "length")
+    assert not final.choices[0].message.tool_calls
+    assert "18" in final.choices[0].message.content
