@@ -292,11 +292,13 @@ extension Handlers {
         }
         // As on /generate: a client that closes its connection cancels its sequences.
         do {
-            return try await body.consumeWithCancellationOnInboundClose { _ in
+            var response = try await body.consumeWithCancellationOnInboundClose { _ in
                 await completeOpenAI(
                     ready: ready, route: route, requests: requests, promptTokens: promptTokens, arrived: arrived,
                     validation: validation, reply: reply)
             }
+            response.headers[.connection] = "close"
+            return response
         } catch {
             ready.metrics.dropped()
             RequestLog.dropped(state.logger, route: route, generated: 0)

@@ -161,11 +161,14 @@ struct Handlers: Sendable {
             ).response(permit: permit)
         }
         // A client that closes its connection cancels the generation (and frees its KV blocks) as a dropped stream
-        // does; Hummingbird then closes the connection after the reply instead of keeping it alive.
+        // does; the connection then closes after the reply instead of staying alive.
         do {
-            return try await request.body.consumeWithCancellationOnInboundClose { _ in
+            var response = try await request.body.consumeWithCancellationOnInboundClose { _ in
                 await complete(valid, ready: ready, route: route, arrived: arrived, validation: validation)
             }
+            // Say so, or a client reusing the connection would send its next request into the close.
+            response.headers[.connection] = "close"
+            return response
         } catch {
             ready.metrics.dropped()
             RequestLog.dropped(state.logger, route: route, generated: 0)
