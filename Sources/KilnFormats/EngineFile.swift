@@ -69,6 +69,9 @@ public final class EngineFile: @unchecked Sendable {
         }
         let head = Array(UnsafeRawBufferPointer(start: file.base, count: 8))
         guard head == Self.magic else {
+            if head.starts(with: Array("GGUF".utf8)) {
+                throw fail("not a Kiln engine file: it is a GGUF file (run it directly, or build an engine with kiln build)")
+            }
             throw fail("not a Kiln engine file: bad magic \(GGUFFile.describeMagic8(head)) (expected \"KILNENGN\")")
         }
         var r = ByteReader(base: file.base, count: file.count, path: path, offset: 8)

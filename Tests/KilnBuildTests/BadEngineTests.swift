@@ -50,7 +50,9 @@ import Testing
     @Test func wrongMagic() throws {
         guard let bytes = Self.engineBytes else { return }
         let error = try #require(try openError(patched(bytes, at: 0, Array("GGUF\u{3}\0\0\0".utf8))))
-        #expect(error.contains("not a Kiln engine file") && error.contains("GGUF"), "\(error)")
+        #expect(error.contains("not a Kiln engine file") && error.contains("it is a GGUF file"), "\(error)")
+        let other = try #require(try openError(patched(bytes, at: 0, Array("\u{1}2345678".utf8))))
+        #expect(other.contains("not a Kiln engine file: bad magic"), "\(other)")
     }
 
     @Test func newerFormatVersion() throws {

@@ -25,7 +25,8 @@ import Testing
         let engine = try ModelLoader.transformer(ModelLoader.open(output), threads: 2)
         #expect(engine.config.vocabularySize == direct.config.vocabularySize)
         for prompt in prompts {
-            for precision in precisions {
+            // The 1,100-token prompt on the fast path only: the float32-activation path is slow at that length.
+            for precision in precisions where precision == .fast || prompt.ids.count <= 256 {
                 let a = try logits(direct, prompt.ids, precision)
                 let b = try logits(engine, prompt.ids, precision)
                 let differing = zip(a, b).filter { $0.0.bitPattern != $0.1.bitPattern }.count
