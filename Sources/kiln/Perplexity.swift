@@ -20,6 +20,9 @@ struct Perplexity: ParsableCommand {
     @Option(name: [.customShort("c"), .long], help: "Tokens per chunk.")
     var context: Int = 512
 
+    @Option(help: "Score only the first N chunks (default: all).")
+    var chunks: Int?
+
     @Option(help: "Activation precision: fast (8-bit activations, the default path) or reference (float32).")
     var precision: String = "fast"
 
@@ -40,7 +43,8 @@ struct Perplexity: ParsableCommand {
         }
         let loaded = try reportingErrors { try LoadedModel.load(model, threads: threads) }
         loaded.transformer.precision = KilnModels.Precision(rawValue: precision) ?? .fast
-        let tokens = loaded.tokenizer.encode(String(decoding: data, as: UTF8.self), addSpecialTokens: false, parseSpecial: false)
+        var tokens = loaded.tokenizer.encode(String(decoding: data, as: UTF8.self), addSpecialTokens: false, parseSpecial: false)
+        if let chunks { tokens = Array(tokens.prefix(max(chunks, 1) * context)) }
         printError("perplexity: \(tokens.count) tokens, \(tokens.count / context) chunks of \(context)")
         let start = ContinuousClock.now
         let result = try reportingErrors {
