@@ -6,6 +6,8 @@ public enum WeightsOption: String, Sendable, CaseIterable, Codable {
     /// The source's formats unchanged (GGUF blocks kept): outputs identical to running the source.
     case keep
     case f32
+    /// bfloat16 matrices (vectors stay float32).
+    case bf16
     /// ggml Q8_0: symmetric 8-bit per 32 values.
     case q8_0
     /// ggml Q4_0: symmetric 4-bit per 32 values; embeddings and output at Q8_0.
@@ -47,12 +49,13 @@ public struct BuildOptions: Sendable, Equatable {
         case .f32: return .f32
         default:
             guard isMatrix else { return source == .f32 ? nil : .f32 }
-            guard shape[1] % 32 == 0 else { return .f32 }
+            guard shape[1] % 32 == 0 || weights == .bf16 else { return .f32 }
             switch weights {
+            case .bf16: return .bf16
             case .q8_0, .int8: return .q8_0
             case .q4_0: return isEmbeddingOrOutput ? .q8_0 : .q4_0
             case .int4: return isEmbeddingOrOutput ? .q8_0 : .q4_1
-            case .keep, .f32: return nil
+            case .keep, .f32, .bf16: return nil
             }
         }
     }

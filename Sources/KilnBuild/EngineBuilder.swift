@@ -37,6 +37,8 @@ public enum EngineBuilder {
         try options.validate()
         let source = try ModelLoader.open(path)
         if case .engine = source { throw BuildError("\(path) is already an engine file; build from its checkpoint") }
+        // The canonical tensors point into the source's mappings: keep them mapped until the build ends.
+        defer { withExtendedLifetime(source) {} }
         let (config, tensors) = try ModelLoader.canonicalTensors(source)
         let checksum = try sourceChecksum(source)
         let pool = ThreadPool(threads: threads)

@@ -11,6 +11,8 @@ public enum Quantize {
         switch type {
         case .f32:
             out.copyMemory(from: x, byteCount: count * 4)
+        case .bf16:
+            for i in 0..<count { out.storeBytes(of: BFloat16.fromFloat(x[i]).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
         case .q8_0:
             for b in 0..<(count / 32) { q8_0(x + 32 * b, out + 34 * b) }
         case .q4_0:
@@ -22,7 +24,7 @@ public enum Quantize {
         }
     }
 
-    public static let supported: Set<DType> = [.f32, .q8_0, .q4_0, .q4_1]
+    public static let supported: Set<DType> = [.f32, .bf16, .q8_0, .q4_0, .q4_1]
 
     static func storeHalf(_ v: Float, _ p: UnsafeMutableRawPointer) {
         p.storeBytes(of: Half.fromFloat(v).littleEndian, as: UInt16.self)

@@ -15,6 +15,7 @@ public struct CanonicalTensor: @unchecked Sendable {
 extension ModelLoader {
     /// Every tensor the model binds, in a fixed order (embedding, output norm, output, then layer by layer), under
     /// GGUF names, with the model's configuration. Tensors stay in the mapped checkpoint.
+    /// The pointers are valid while `source` lives.
     public static func canonicalTensors(_ source: Source) throws -> (config: ModelConfig, tensors: [CanonicalTensor]) {
         let config = try ModelLoader.config(of: source)
         let weights: WeightSource

@@ -1,5 +1,6 @@
 import Foundation
 import KilnFormats
+import KilnKernels
 import KilnTensors
 
 /// Opens a checkpoint — a GGUF file or a Hugging Face directory — and binds its weights in place.
@@ -39,9 +40,29 @@ public enum ModelLoader {
             let weights = try ModelWeights(config: config, source: source, names: names)
             return Transformer(config: config, weights: weights, owner: hf, threads: threads)
         case .engine(let engine):
+            try checkCPU(engine)
             let config = try ModelLoader.config(of: source)
             let weights = try ModelWeights(config: config, source: WeightSource(engine: engine), names: .gguf)
             return Transformer(config: config, weights: weights, owner: engine, threads: threads)
+        }
+    }
+
+    /// CPU features this Kiln's kernels can use here, by the names engine plans record.
+    public static var cpuFeatures: Set<String> {
+        switch QuantKernels.ISA.available {
+        case .avx512: return ["avx2", "fma", "avx512f", "avx512bw", "avx512vnni"]
+        case .avx2: return ["avx2", "fma"]
+        case .portable: return []
+        }
+    }
+
+    /// An engine whose plan requires a feature this CPU lacks is refused with the features named.
+    static func checkCPU(_ engine: EngineFile) throws {
+        let missing = engine.metadata.plan.requiredCPUFeatures.filter { !cpuFeatures.contains($0) }
+        guard missing.isEmpty else {
+            throw ModelError(
+                engine.path,
+                "this engine needs CPU features this machine lacks (\(missing.joined(separator: ", "))); rebuild it here with kiln build")
         }
     }
 

@@ -20,7 +20,7 @@ struct BuildCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "The engine file to write (.kiln).")
     var output: String
 
-    @Option(help: "Weight formats: keep, f32, q8_0, q4_0, int8, int4.")
+    @Option(help: "Weight formats: keep, f32, bf16, q8_0, q4_0, int8, int4.")
     var weights: String = "keep"
 
     @Option(help: "Values per quantization group (32; 64 and 128 are not supported by the kernels yet).")

@@ -80,3 +80,27 @@ import Testing
         #expect(a.stopTokenIDs == b.stopTokenIDs)
     }
 }
+
+/// --weights bf16 from the float32 directory against transformers' own bfloat16 conversion of the same model
+/// (models/smollm2-hf-bf16, made by torch): every matrix byte-identical (both round to nearest even).
+@Suite struct BFloat16BuildTests {
+    @Test func matricesMatchTorchConversion() throws {
+        guard let source = modelPath("smollm2-hf"), let torch = modelPath("smollm2-hf-bf16") else { return }
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let output = dir.path + "/bf16.kiln"
+        _ = try EngineBuilder.build(source: source, output: output, options: BuildOptions(weights: .bf16), threads: 2)
+        let engine = try EngineFile(path: output)
+        let torchSource = try ModelLoader.open(torch)
+        defer { withExtendedLifetime(torchSource) {} }
+        let (_, expected) = try ModelLoader.canonicalTensors(torchSource)
+        var compared = 0
+        for t in expected where t.shape.count == 2 {
+            let view = try #require(engine.tensor(t.name), "\(t.name) missing")
+            #expect(view.type == .bf16 && t.type == .bf16 && view.shape == t.shape, "\(t.name)")
+            #expect(memcmp(view.data, t.data, t.shape[0] * t.shape[1] * 2) == 0, "\(t.name) differs from torch's bf16")
+            compared += 1
+        }
+        #expect(compared == 1 + 7 * 30, "compared \(compared) matrices")
+    }
+}
