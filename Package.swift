@@ -27,6 +27,9 @@ let package = Package(
         .target(name: "KilnSampling", dependencies: ["KilnTokenizers"]),
         // Layer 2
         .target(name: "KilnModels", dependencies: ["KilnTensors", "KilnKernels", "KilnFormats", "KilnTokenizers"]),
+        .target(
+            name: "KilnBuild",
+            dependencies: ["KilnTensors", "KilnKernels", "KilnFormats", "KilnTokenizers", "KilnModels"]),
         // Layer 3
         .target(
             name: "KilnEngine",
@@ -45,7 +48,7 @@ let package = Package(
             name: "kiln",
             dependencies: [
                 "KilnTensors", "KilnFormats", "KilnKernels", "KilnModels", "KilnTokenizers", "KilnSampling", "KilnEngine",
-                "KilnTemplates", "KilnServer",
+                "KilnTemplates", "KilnServer", "KilnBuild",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -68,6 +71,7 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]),
         .testTarget(name: "KilnSamplingTests", dependencies: ["KilnSampling", "KilnTokenizers"]),
+        .testTarget(name: "KilnBuildTests", dependencies: ["KilnBuild", "KilnModels", "KilnFormats", "KilnTensors"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -15,18 +15,27 @@ public final class GGUFFile: @unchecked Sendable {
     public let tensors: [GGUFTensorInfo]
     public let alignment: Int
     public let dataOffset: Int
+    /// End of the metadata key/value pairs (where the tensor infos begin).
+    public let metadataEnd: Int
     public let file: MappedFile
     private let index: [String: Int]
 
     public static let magic: UInt32 = 0x4655_4747  // "GGUF" read as a little-endian u32
 
-    public init(path: String) throws {
+    public convenience init(path: String) throws {
         let file: MappedFile
         do {
             file = try MappedFile(path: path)
         } catch let failure as MappedFile.Failure {
             throw FormatError(path, "\(failure)".replacingPrefix(path + ": ", with: ""))
         }
+        try self.init(file: file, path: path)
+    }
+
+    /// Parses a GGUF image already in memory (a mapped file, or a view of one embedded in an engine file). With
+    /// `headerOnly` the image may end where the tensor data would begin (an engine file keeps its source's GGUF
+    /// header, not its data): tensor infos are read and checked, but their data must not be read.
+    public init(file: MappedFile, path: String, headerOnly: Bool = false) throws {
         self.file = file
         self.path = path
         var r = ByteReader(base: file.base, count: file.count, path: path)
@@ -70,6 +79,7 @@ public final class GGUFFile: @unchecked Sendable {
         }
         self.metadata = metadata
         self.metadataKeys = keys
+        metadataEnd = r.offset
 
         var alignment = 32
         if let a = metadata["general.alignment"] {
@@ -123,7 +133,8 @@ public final class GGUFFile: @unchecked Sendable {
             guard info.offset % UInt64(alignment) == 0 else {
                 throw r.error("tensor '\(info.name)' data offset \(info.offset) is not aligned to \(alignment)")
             }
-            guard info.offset <= UInt64(file.count), dataOffset + Int(info.offset) + bytes <= file.count else {
+            guard headerOnly || (info.offset <= UInt64(file.count) && dataOffset + Int(info.offset) + bytes <= file.count)
+            else {
                 throw r.error(
                     "file is truncated: tensor '\(info.name)' needs bytes up to \(dataOffset + Int(clamping: info.offset) + bytes), but the file has \(file.count)"
                 )

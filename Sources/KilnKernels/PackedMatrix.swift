@@ -17,6 +17,8 @@ public final class PackedMatrix: @unchecked Sendable {
     public let rowBytes: Int
     let data: UnsafeMutableRawPointer
     let byteCount: Int
+    /// False when `data` is borrowed (an engine file's mapping) rather than allocated here.
+    let owned: Bool
 
     /// Packs `rows` rows of `k` values (ggml layout, `rowBytes` apart), splitting the work across `pool`; nil when
     /// this CPU lacks AVX-512 VNNI or the format has no packed kernel.
@@ -29,6 +31,7 @@ public final class PackedMatrix: @unchecked Sendable {
         self.k = k
         rowBytes = packedRow
         byteCount = packedRow * rows
+        owned = true
         var raw: UnsafeMutableRawPointer? = nil
         guard posix_memalign(&raw, 4096, byteCount) == 0, let raw else { return nil }
         data = raw
@@ -38,7 +41,45 @@ public final class PackedMatrix: @unchecked Sendable {
         }
     }
 
-    deinit { free(data) }
+    /// A matrix already in the packed layout (an engine file's mapping), borrowed in place: the caller keeps the
+    /// memory alive. nil when this CPU lacks the kernels, or when the stored bytes are not this Kiln's layout: its
+    /// first row must equal row 0 of `ggml` (the same matrix in ggml's layout, `ggmlRowBytes` a row) packed now,
+    /// which catches a file written by a Kiln with another packed layout at the cost of packing one row.
+    public init?(
+        type: DType, packed: UnsafeRawPointer, rowBytes: Int, rows: Int, k: Int, ggml: UnsafeRawPointer,
+        ggmlRowBytes: Int
+    ) {
+        guard QuantKernels.ISA.available == .avx512, rows > 0,
+            rowBytes == PackedMatrix.packedRowBytes(type: type, k: k), rowBytes > 0
+        else { return nil }
+        var first = [UInt8](repeating: 0, count: rowBytes)
+        first.withUnsafeMutableBytes { kiln_pack_rows(type.rawValue, ggml, ggmlRowBytes, 0, 1, Int64(k), $0.baseAddress!) }
+        guard first.withUnsafeBytes({ memcmp($0.baseAddress!, packed, rowBytes) }) == 0 else { return nil }
+        self.type = type
+        self.rows = rows
+        self.k = k
+        self.rowBytes = rowBytes
+        byteCount = rowBytes * rows
+        owned = false
+        data = UnsafeMutableRawPointer(mutating: packed)
+    }
+
+    /// Bytes of one packed row of `k` values of `type`; 0 when the format has no packed layout.
+    public static func packedRowBytes(type: DType, k: Int) -> Int { Int(kiln_packed_row_bytes(type.rawValue, Int64(k))) }
+
+    /// Packs `rows` rows (ggml layout, `rowBytes` apart) into `out` (`rows × packedRowBytes` bytes), on any CPU:
+    /// what an engine build stores.
+    public static func pack(
+        type: DType, weights: UnsafeRawPointer, rowBytes: Int, rows: Int, k: Int, into out: UnsafeMutableRawPointer,
+        pool: ThreadPool
+    ) {
+        pool.parallelFor(rows, granularity: 64) { range, _ in
+            kiln_pack_rows(
+                type.rawValue, weights, rowBytes, Int64(range.lowerBound), Int64(range.upperBound), Int64(k), out)
+        }
+    }
+
+    deinit { if owned { free(data) } }
 
     /// Y[t * yStride + r] = Σ_i w[r, i] · x̂[t, i] for every token of `x` and r in `rows`.
     public func matmul(rows: Range<Int>, x: Q8Activations, y: UnsafeMutablePointer<Float>, yStride: Int) {

@@ -14,15 +14,26 @@ public struct LoadedModel: Sendable {
         let transformer = try ModelLoader.transformer(source, threads: threads)
         let tokenizer: Tokenizer
         var stops: Set<Int32> = []
+        func addStops(_ generationConfig: [String: Any]?) {
+            switch generationConfig?["eos_token_id"] {
+            case let id as Int: stops.insert(Int32(id))
+            case let ids as [Int]: stops.formUnion(ids.map(Int32.init))
+            default: break
+            }
+        }
         switch source {
         case .gguf(let gguf):
             tokenizer = try Tokenizer(gguf: GGUFVocabulary(gguf: gguf))
         case .huggingFace(let hf):
             tokenizer = try TokenizerLoader.load(directory: hf.directory)
-            switch hf.generationConfig?["eos_token_id"] {
-            case let id as Int: stops.insert(Int32(id))
-            case let ids as [Int]: stops.formUnion(ids.map(Int32.init))
-            default: break
+            addStops(hf.generationConfig)
+        case .engine(let engine):
+            switch try EngineSourceMetadata(engine) {
+            case .gguf(let header):
+                tokenizer = try Tokenizer(gguf: GGUFVocabulary(gguf: header))
+            case .huggingFace(let files):
+                tokenizer = try TokenizerLoader.load(engine: engine.path, files: files)
+                addStops(files.generationConfig)
             }
         }
         stops.formUnion(tokenizer.eosTokenIDs)

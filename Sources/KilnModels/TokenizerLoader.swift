@@ -11,6 +11,13 @@ public enum TokenizerLoader {
             throw ModelError(path, "no such file or directory (give a GGUF file or a Hugging Face model directory)")
         }
         if isDirectory.boolValue { return try load(directory: path) }
+        if EngineFile.hasMagic(path: path) {
+            let engine = try EngineFile(path: path)
+            switch try EngineSourceMetadata(engine) {
+            case .gguf(let header): return try Tokenizer(gguf: GGUFVocabulary(gguf: header))
+            case .huggingFace(let files): return try load(engine: path, files: files)
+            }
+        }
         return try Tokenizer(gguf: GGUFVocabulary(gguf: GGUFFile(path: path)))
     }
 
@@ -24,6 +31,17 @@ public enum TokenizerLoader {
             return try Tokenizer.fromTokenizerJSON(json, config: config)
         } catch {
             throw ModelError(jsonPath, error.description)
+        }
+    }
+
+    static func load(engine path: String, files: EngineHFFiles) throws -> Tokenizer {
+        guard let json = files.tokenizerJSON else {
+            throw ModelError(path, "engine file has no tokenizer.json section (its source directory had none)")
+        }
+        do {
+            return try Tokenizer.fromTokenizerJSON(json, config: files.tokenizerConfig)
+        } catch {
+            throw ModelError(path, "embedded tokenizer.json: \(error.description)")
         }
     }
 }

@@ -18,6 +18,7 @@ public struct WeightMatrix: @unchecked Sendable {
 
     /// This matrix with a packed copy for the 8-bit activation kernels (unchanged where none applies).
     public func packed(pool: ThreadPool) -> WeightMatrix {
+        if packed != nil { return self }
         var m = self
         m.packed = PackedMatrix(type: type, weights: data, rowBytes: rowBytes, rows: rows, k: columns, pool: pool)
         return m
@@ -58,6 +59,8 @@ struct WeightSource {
     let path: String
     /// name → (type, pointer, shape as [rows, columns] or [n])
     let lookup: (String) -> (type: DType, data: UnsafeRawPointer, shape: [Int])?
+    /// name → a packed copy stored beside the data (engine files) and its bytes per row.
+    var packedLookup: (String) -> (data: UnsafeRawPointer, rowBytes: Int)? = { _ in nil }
 
     func matrix(_ name: String, rows: Int, columns: Int) throws -> WeightMatrix {
         guard let t = lookup(name) else { throw ModelError(path, "missing tensor '\(name)'") }
@@ -68,8 +71,13 @@ struct WeightSource {
         guard let rowBytes = t.type.byteCount(elements: columns) else {
             throw ModelError(path, "tensor '\(name)' rows of \(columns) are not whole \(t.type) blocks")
         }
+        let packed = packedLookup(name).flatMap { p in
+            PackedMatrix(
+                type: t.type, packed: p.data, rowBytes: p.rowBytes, rows: rows, k: columns, ggml: t.data,
+                ggmlRowBytes: rowBytes)
+        }
         return WeightMatrix(
-            name: name, type: t.type, data: t.data, rows: rows, columns: columns, rowBytes: rowBytes, packed: nil)
+            name: name, type: t.type, data: t.data, rows: rows, columns: columns, rowBytes: rowBytes, packed: packed)
     }
 
     /// A vector converted to Float, plus `offset` (Gemma's (1 + w) norms).
@@ -216,6 +224,18 @@ extension WeightSource {
             guard let info = gguf.tensorInfo(name) else { return nil }
             // ggml lists dimensions innermost first; report them outermost first like PyTorch.
             return (info.type, gguf.data(of: info), info.dimensions.reversed())
+        }
+    }
+
+    init(engine: EngineFile) {
+        path = engine.path
+        lookup = { name in
+            guard let t = engine.tensor(name) else { return nil }
+            return (t.type, t.data, t.shape)
+        }
+        packedLookup = { name in
+            guard let t = engine.tensor(name), let p = t.packed else { return nil }
+            return (p, t.packedRowBytes)
         }
     }
 

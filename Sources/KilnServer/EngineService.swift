@@ -15,8 +15,14 @@ public struct EngineService: Service {
     let engineConfig: EngineConfig
     /// --max-batch-total-tokens: when set, the KV cache is sized to hold this many tokens.
     let kvTokens: Int?
+    /// Maps the given model path to the one to load (the executable's engine cache), on the loading thread.
+    let resolve: @Sendable (String) -> String
 
-    public init(state: ServerState, modelPath: String, threads: Int, engineConfig: EngineConfig, kvTokens: Int? = nil) {
+    public init(
+        state: ServerState, modelPath: String, threads: Int, engineConfig: EngineConfig, kvTokens: Int? = nil,
+        resolve: @escaping @Sendable (String) -> String = { $0 }
+    ) {
+        self.resolve = resolve
         self.state = state
         self.modelPath = modelPath
         self.threads = threads
@@ -28,6 +34,7 @@ public struct EngineService: Service {
         let start = ContinuousClock.now
         let (path, threads, kvTokens) = (modelPath, self.threads, self.kvTokens)
         let config = engineConfig
+        let resolve = self.resolve
         let engine: Engine
         let template: ChatTemplate?
         do {
@@ -35,7 +42,7 @@ public struct EngineService: Service {
                 let thread = Thread { [config] in
                     var config = config
                     do {
-                        let model = try LoadedModel.load(path, threads: threads)
+                        let model = try LoadedModel.load(resolve(path), threads: threads)
                         if let kvTokens {
                             config.kvCacheBytes = kvTokens * PagedKVCache.bytesPerToken(model.transformer.config)
                         }

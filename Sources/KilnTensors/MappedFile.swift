@@ -10,6 +10,8 @@ public final class MappedFile: @unchecked Sendable {
     public let path: String
     public let base: UnsafeRawPointer
     public let count: Int
+    /// Another mapping this one is a view into (nil when it owns its mapping).
+    let parent: MappedFile?
 
     public enum Failure: Error, CustomStringConvertible {
         case cannotOpen(path: String, reason: String)
@@ -25,6 +27,7 @@ public final class MappedFile: @unchecked Sendable {
 
     public init(path: String) throws {
         self.path = path
+        parent = nil
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { throw Failure.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
         defer { close(fd) }
@@ -43,7 +46,17 @@ public final class MappedFile: @unchecked Sendable {
         base = UnsafeRawPointer(p)
     }
 
+    /// A view of `count` bytes at `offset` inside `parent` (an embedded file), kept alive by this view.
+    public init(view parent: MappedFile, offset: Int, count: Int, path: String) {
+        precondition(offset >= 0 && count >= 0 && offset + count <= parent.count, "view outside its parent mapping")
+        self.path = path
+        self.parent = parent
+        self.base = parent.base + offset
+        self.count = count
+    }
+
     deinit {
+        if parent != nil { return }
         if count == 0 {
             UnsafeMutableRawPointer(mutating: base).deallocate()
         } else {

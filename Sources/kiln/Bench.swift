@@ -42,6 +42,9 @@ struct Bench: AsyncParsableCommand {
     @Flag(help: "Print llama-bench's JSON (a list of objects with n_prompt, n_gen, n_threads, avg_ts, stddev_ts).")
     var json = false
 
+    @Flag(help: "Time to ready: run `kiln generate -n 1` -r times as new processes; wall time from start to exit.")
+    var timeToReady = false
+
     func validate() throws {
         guard prompt >= 0, gen >= 0, prompt + gen > 0 else { throw ValidationError("-p and -n must be ≥ 0, not both 0") }
         guard threads >= 1, threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
@@ -61,6 +64,10 @@ struct Bench: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if timeToReady {
+            try TimeToReady.run(model: model, threads: threads, repetitions: repetitions)
+            return
+        }
         if let concurrency {
             try await runEngine(levels: concurrency)
             return

@@ -62,7 +62,8 @@ struct Generate: ParsableCommand {
     }
 
     func run() throws {
-        let loaded = try reportingErrors { try LoadedModel.load(model, threads: threads) }
+        let path = EngineCache.resolve(model) { printError($0) }
+        let loaded = try reportingErrors { try LoadedModel.load(path, threads: threads) }
         let transformer = loaded.transformer
         let tokenizer = loaded.tokenizer
         let promptIDs = tokenizer.encode(prompt, addSpecialTokens: true, parseSpecial: true)

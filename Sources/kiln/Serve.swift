@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import KilnEngine
+import KilnFormats
 import KilnScheduling
 import KilnServer
 import Logging
@@ -134,15 +135,17 @@ struct Serve: AsyncParsableCommand {
         }
         let logger = Logger(label: "kiln.serve")
 
+        // An engine file's build-time limits are the defaults; flags and environment variables override them.
+        let built = EngineFile.hasMagic(path: modelPath) ? (try? EngineFile(path: modelPath))?.metadata.limits : nil
         var config = ServerConfig(modelID: modelPath)
         config.servedModelName = servedModelName
         config.maxConcurrentRequests = maxConcurrentRequests ?? Self.envInt("MAX_CONCURRENT_REQUESTS") ?? 128
         config.maxBestOf = maxBestOf ?? Self.envInt("MAX_BEST_OF") ?? 2
         config.maxStopSequences = maxStopSequences ?? Self.envInt("MAX_STOP_SEQUENCES") ?? 4
         config.maxTopNTokens = maxTopNTokens ?? Self.envInt("MAX_TOP_N_TOKENS") ?? 5
-        config.maxInputTokens = maxInputTokens ?? Self.envInt("MAX_INPUT_TOKENS")
-        config.maxTotalTokens = maxTotalTokens ?? Self.envInt("MAX_TOTAL_TOKENS")
-        config.maxBatchSize = maxBatchSize ?? Self.envInt("MAX_BATCH_SIZE")
+        config.maxInputTokens = maxInputTokens ?? Self.envInt("MAX_INPUT_TOKENS") ?? built?.maxInputTokens
+        config.maxTotalTokens = maxTotalTokens ?? Self.envInt("MAX_TOTAL_TOKENS") ?? built?.maxTotalTokens
+        config.maxBatchSize = maxBatchSize ?? Self.envInt("MAX_BATCH_SIZE") ?? built?.maxBatchSize
         config.waitingServedRatio = waitingServedRatio
         config.maxWaitingTokens = maxWaitingTokens
         config.apiKey = apiKey ?? Self.env("API_KEY")
@@ -154,13 +157,14 @@ struct Serve: AsyncParsableCommand {
 
         let engineConfig = EngineConfig(
             maxBatchSize: config.maxBatchSize ?? 32,
-            maxBatchTokens: maxBatchPrefillTokens ?? Self.envInt("MAX_BATCH_PREFILL_TOKENS") ?? 512,
+            maxBatchTokens: maxBatchPrefillTokens ?? Self.envInt("MAX_BATCH_PREFILL_TOKENS") ?? built?.maxNumTokens ?? 512,
             kvCacheBytes: try Self.bytes(kvCacheMemory),
             policy: capacityPolicy == "guaranteed-no-evict" ? .guaranteedNoEvict : .maxUtilization)
         let state = ServerState(config: config, logger: logger)
         let engineService = EngineService(
             state: state, modelPath: modelPath, threads: threads, engineConfig: engineConfig,
-            kvTokens: maxBatchTotalTokens ?? Self.envInt("MAX_BATCH_TOTAL_TOKENS"))
+            kvTokens: maxBatchTotalTokens ?? Self.envInt("MAX_BATCH_TOTAL_TOKENS"),
+            resolve: { path in EngineCache.resolve(path) { logger.info("\($0)") } })
         let host = hostname ?? Self.env("HOSTNAME") ?? "0.0.0.0"
         let port = self.port ?? Self.envInt("PORT") ?? 3000
         let app = Application(

@@ -1,0 +1,74 @@
+import KilnFormats
+import KilnTensors
+
+/// What `kiln build` does to a checkpoint's weights.
+public enum WeightsOption: String, Sendable, CaseIterable, Codable {
+    /// The source's formats unchanged (GGUF blocks kept): outputs identical to running the source.
+    case keep
+    case f32
+    /// bfloat16 matrices (vectors stay float32).
+    case bf16
+    /// ggml Q8_0: symmetric 8-bit per 32 values.
+    case q8_0
+    /// ggml Q4_0: symmetric 4-bit per 32 values; embeddings and output at Q8_0.
+    case q4_0
+    /// Symmetric 8-bit per group (group 32: stored as Q8_0).
+    case int8
+    /// Asymmetric 4-bit per group (group 32: stored as Q4_1); embeddings and output at Q8_0.
+    case int4
+}
+
+public struct BuildOptions: Sendable, Equatable {
+    public var weights: WeightsOption
+    public var groupSize: Int
+    public var limits: EngineLimits
+    /// Store Q, K, V (and gate, up) of each layer as one matrix when they share a format.
+    public var fuse: Bool
+
+    public init(weights: WeightsOption = .keep, groupSize: Int = 32, limits: EngineLimits = .init(), fuse: Bool = true) {
+        self.weights = weights
+        self.groupSize = groupSize
+        self.limits = limits
+        self.fuse = fuse
+    }
+
+    /// The kernels quantize per 32-value block; other group sizes need kernels Kiln does not have yet.
+    public func validate() throws(BuildError) {
+        guard groupSize == 32 else {
+            throw BuildError(
+                "--group-size \(groupSize) is not supported yet: the kernels read 32-value groups (use --group-size 32)")
+        }
+    }
+
+    /// The format a tensor is stored in: `nil` keeps the source's. Matrices whose rows are not whole 32-value groups
+    /// stay in float32 when quantized.
+    func targetType(source: DType, shape: [Int], isEmbeddingOrOutput: Bool) -> DType? {
+        let isMatrix = shape.count == 2
+        switch weights {
+        case .keep: return nil
+        case .f32: return .f32
+        default:
+            guard isMatrix else { return source == .f32 ? nil : .f32 }
+            guard shape[1] % 32 == 0 || weights == .bf16 else { return .f32 }
+            switch weights {
+            case .bf16: return .bf16
+            case .q8_0, .int8: return .q8_0
+            case .q4_0: return isEmbeddingOrOutput ? .q8_0 : .q4_0
+            case .int4: return isEmbeddingOrOutput ? .q8_0 : .q4_1
+            case .keep, .f32, .bf16: return nil
+            }
+        }
+    }
+
+    /// Part of the build cache's key.
+    public var cacheKey: String {
+        var key = "\(weights.rawValue)-g\(groupSize)"
+        if !fuse { key += "-nofuse" }
+        return key
+    }
+}
+
+public struct BuildError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

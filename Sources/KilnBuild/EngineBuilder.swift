@@ -1,0 +1,156 @@
+import Foundation
+import KilnFormats
+import KilnKernels
+import KilnModels
+import KilnTensors
+
+/// Compiles a checkpoint (GGUF file or Hugging Face directory) into an engine file.
+///
+/// The work done once here instead of at every load: tensors renamed to one scheme, each layer's Q, K, V and its
+/// gate and up matrices stored as one matrix where they share a format (their rows in order, so the kernels see
+/// the same rows), weights converted to the requested format (round-to-nearest per 32-value group, `Quantize`),
+/// and every matrix with a VNNI kernel stored a second time in that kernel's packed layout (CKilnKernels/pack.c),
+/// so loading maps the file and copies nothing. The ggml-layout copy stays too: it serves CPUs without AVX-512
+/// VNNI and the float32-activation reference path, and the pages of whichever copy is unused are never read.
+public enum EngineBuilder {
+    public static let kilnVersion = "0.1.0"
+    /// Name of pack.c's layout. Loading also checks each matrix's first packed row against a fresh packing.
+    public static let packedLayout = "vnni-interleaved-16x32/1"
+
+    public struct Report: Sendable {
+        public let output: String
+        public let bytes: Int
+        public let metadata: EngineMetadata
+    }
+
+    /// One step of a build for a progress display: bytes of tensor data written so far of `total`.
+    public struct Progress: Sendable {
+        public let done: Int
+        public let total: Int
+        public let tensor: String
+    }
+
+    public static func build(
+        source path: String, output: String, options: BuildOptions, threads: Int = 2,
+        progress: (Progress) -> Void = { _ in }
+    ) throws -> Report {
+        try options.validate()
+        let source = try ModelLoader.open(path)
+        if case .engine = source { throw BuildError("\(path) is already an engine file; build from its checkpoint") }
+        // The canonical tensors point into the source's mappings: keep them mapped until the build ends.
+        defer { withExtendedLifetime(source) {} }
+        let (config, tensors) = try ModelLoader.canonicalTensors(source)
+        let checksum = try sourceChecksum(source)
+        let pool = ThreadPool(threads: threads)
+        let units = plan(tensors, config: config, options: options)
+        let total = units.reduce(0) { $0 + $1.estimatedBytes }
+
+        let writer = try EngineFileWriter(path: output, sourceSections: try sourceSections(source))
+        do {
+            var entries: [EngineTensor] = []
+            var done = 0
+            let hasOutput = tensors.contains { $0.name == "output.weight" }
+            for unit in units {
+                progress(Progress(done: done, total: total, tensor: unit.name))
+                let data = try unit.materialize(pool: pool)
+                let (offset, hash) = try writer.appendTensor(data.bytes)
+                var packed: EnginePackedCopy?
+                let packRow = unit.shape.count == 2 ? PackedMatrix.packedRowBytes(type: unit.type, k: unit.shape[1]) : 0
+                if packRow > 0, unit.name != "token_embd.weight" || !hasOutput {
+                    let rows = unit.shape[0]
+                    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: rows * packRow, alignment: 64)
+                    defer { buffer.deallocate() }
+                    PackedMatrix.pack(
+                        type: unit.type, weights: data.bytes.baseAddress!, rowBytes: data.bytes.count / rows, rows: rows,
+                        k: unit.shape[1], into: buffer.baseAddress!, pool: pool)
+                    let (pOffset, pHash) = try writer.appendTensor(UnsafeRawBufferPointer(buffer))
+                    packed = EnginePackedCopy(offset: pOffset, bytes: buffer.count, rowBytes: packRow, checksum: pHash)
+                }
+                entries.append(
+                    EngineTensor(
+                        name: unit.name, type: unit.type.rawValue, shape: unit.shape, offset: offset,
+                        bytes: data.bytes.count, checksum: hash,
+                        sourceType: Set(unit.parts.map { $0.type.description }).sorted().joined(separator: "+"),
+                        packed: packed))
+                data.release()
+                done += unit.estimatedBytes
+            }
+            progress(Progress(done: total, total: total, tensor: ""))
+            let metadata = EngineMetadata(
+                formatVersion: Int(EngineFile.formatVersion), kilnVersion: kilnVersion,
+                source: EngineSource(
+                    kind: source.kind, path: path, bytes: checksum.bytes, checksum: Hash64.hex(checksum.hash)),
+                config: summary(config), limits: options.limits,
+                plan: EnginePlan(
+                    weights: options.weights.rawValue, groupSize: options.weights == .keep ? nil : options.groupSize,
+                    fused: units.filter { $0.parts.count > 1 }.map {
+                        EngineFusion(name: $0.name, parts: $0.parts.map(\.name), rows: $0.parts.map { $0.shape[0] })
+                    },
+                    requiredCPUFeatures: [], optionalCPUFeatures: ["avx512f", "avx512bw", "avx512vnni"],
+                    packedLayout: packedLayout),
+                tensors: entries)
+            try writer.finish(metadata: metadata)
+            let bytes = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
+            return Report(output: output, bytes: bytes, metadata: metadata)
+        } catch {
+            writer.discard()
+            throw error
+        }
+    }
+
+    /// Hash64 of the checkpoint's bytes and their count: the whole GGUF file, or every file of a Hugging Face
+    /// directory that the engine uses (weights and JSON files, in name order).
+    public static func sourceChecksum(_ source: ModelLoader.Source) throws -> (hash: UInt64, bytes: Int) {
+        switch source {
+        case .gguf(let gguf):
+            return (Hash64.hash(UnsafeRawBufferPointer(start: gguf.file.base, count: gguf.file.count)), gguf.file.count)
+        case .huggingFace(let hf):
+            var hashes: [UInt64] = []
+            var bytes = 0
+            for f in hf.files.sorted(by: { $0.path < $1.path }) {
+                hashes.append(Hash64.hash(UnsafeRawBufferPointer(start: f.file.base, count: f.file.count)))
+                bytes += f.file.count
+            }
+            for name in EngineSectionNames.hfFiles {
+                guard let data = FileManager.default.contents(atPath: hf.directory + "/" + name) else { continue }
+                hashes.append(data.withUnsafeBytes { Hash64.hash($0) })
+                bytes += data.count
+            }
+            return (hashes.withUnsafeBytes { Hash64.hash($0) }, bytes)
+        case .engine(let engine):
+            return (Hash64.hash(UnsafeRawBufferPointer(start: engine.file.base, count: engine.file.count)), engine.file.count)
+        }
+    }
+
+    static func sourceSections(_ source: ModelLoader.Source) throws -> [(name: String, data: Data)] {
+        switch source {
+        case .gguf(let gguf):
+            return [(EngineSectionNames.ggufMetadata, Data(UnsafeRawBufferPointer(start: gguf.file.base, count: gguf.dataOffset)))]
+        case .huggingFace(let hf):
+            return EngineSectionNames.hfFiles.compactMap { name in
+                FileManager.default.contents(atPath: hf.directory + "/" + name).map { (EngineSectionNames.hf(name), $0) }
+            }
+        case .engine:
+            return []
+        }
+    }
+
+    static func summary(_ c: ModelConfig) -> [String: String] {
+        [
+            "architecture": c.architecture.rawValue, "vocabulary": "\(c.vocabularySize)", "hidden": "\(c.hiddenSize)",
+            "layers": "\(c.layerCount)", "heads": "\(c.headCount)", "kvHeads": "\(c.kvHeadCount)",
+            "headDim": "\(c.headDim)", "ffn": "\(c.ffnSize)", "context": "\(c.contextLength)",
+            "ropeTheta": "\(c.ropeTheta)", "tiedEmbeddings": "\(c.tiedEmbeddings)",
+        ]
+    }
+}
+
+extension ModelLoader.Source {
+    var kind: String {
+        switch self {
+        case .gguf: return "gguf"
+        case .huggingFace: return "huggingface"
+        case .engine: return "engine"
+        }
+    }
+}

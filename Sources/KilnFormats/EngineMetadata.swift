@@ -1,0 +1,146 @@
+/// The metadata section of an engine file (JSON): where the engine came from, what was done to it at build time,
+/// the serving limits it was built for, and where every tensor lies. The model's own configuration, tokenizer,
+/// chat template and generation defaults travel beside it in the source's encoding (see `EngineFile.Section`), so
+/// an engine is read by the same parsers as its checkpoint and cannot drift from it.
+public struct EngineMetadata: Codable, Sendable, Equatable {
+    public var formatVersion: Int
+    public var kilnVersion: String
+    public var source: EngineSource
+    /// A readable summary of the model configuration (architecture, sizes), for `kiln inspect`.
+    public var config: [String: String]
+    public var limits: EngineLimits
+    public var plan: EnginePlan
+    public var tensors: [EngineTensor]
+
+    public init(
+        formatVersion: Int, kilnVersion: String, source: EngineSource, config: [String: String],
+        limits: EngineLimits, plan: EnginePlan, tensors: [EngineTensor]
+    ) {
+        self.formatVersion = formatVersion
+        self.kilnVersion = kilnVersion
+        self.source = source
+        self.config = config
+        self.limits = limits
+        self.plan = plan
+        self.tensors = tensors
+    }
+}
+
+public struct EngineSource: Codable, Sendable, Equatable {
+    /// "gguf" or "huggingface"
+    public var kind: String
+    public var path: String
+    public var bytes: Int
+    /// Hash64 of the source's bytes (every weight file of a Hugging Face directory, in name order), hex.
+    public var checksum: String
+
+    public init(kind: String, path: String, bytes: Int, checksum: String) {
+        self.kind = kind
+        self.path = path
+        self.bytes = bytes
+        self.checksum = checksum
+    }
+}
+
+/// Serving limits chosen at build time: defaults for `kiln serve`, which may override them (nothing in the file
+/// depends on them).
+public struct EngineLimits: Codable, Sendable, Equatable {
+    public var maxBatchSize: Int?
+    public var maxInputTokens: Int?
+    public var maxTotalTokens: Int?
+    public var maxNumTokens: Int?
+    public var kvCacheDType: String?
+
+    public init(
+        maxBatchSize: Int? = nil, maxInputTokens: Int? = nil, maxTotalTokens: Int? = nil, maxNumTokens: Int? = nil,
+        kvCacheDType: String? = nil
+    ) {
+        self.maxBatchSize = maxBatchSize
+        self.maxInputTokens = maxInputTokens
+        self.maxTotalTokens = maxTotalTokens
+        self.maxNumTokens = maxNumTokens
+        self.kvCacheDType = kvCacheDType
+    }
+}
+
+public struct EnginePlan: Codable, Sendable, Equatable {
+    /// The --weights option: "keep", "f32", "q8_0", "q4_0", "int8", "int4".
+    public var weights: String
+    public var groupSize: Int?
+    /// Matrices stored as one: a fused tensor's rows are its parts' rows in order.
+    public var fused: [EngineFusion]
+    /// Features without which this engine cannot run at all (none so far: every format has a portable kernel).
+    public var requiredCPUFeatures: [String]
+    /// Features used when present: the packed copies serve the AVX-512 VNNI kernels; other CPUs read the ggml layout.
+    public var optionalCPUFeatures: [String]
+    /// The packed layout's name and version (CKilnKernels/pack.c), checked at load.
+    public var packedLayout: String
+
+    public init(
+        weights: String, groupSize: Int?, fused: [EngineFusion], requiredCPUFeatures: [String],
+        optionalCPUFeatures: [String], packedLayout: String
+    ) {
+        self.weights = weights
+        self.groupSize = groupSize
+        self.fused = fused
+        self.requiredCPUFeatures = requiredCPUFeatures
+        self.optionalCPUFeatures = optionalCPUFeatures
+        self.packedLayout = packedLayout
+    }
+}
+
+public struct EngineFusion: Codable, Sendable, Equatable {
+    public var name: String
+    public var parts: [String]
+    public var rows: [Int]
+
+    public init(name: String, parts: [String], rows: [Int]) {
+        self.name = name
+        self.parts = parts
+        self.rows = rows
+    }
+}
+
+/// One tensor: `shape` outermost first ([rows, columns] for matrices), data in `type`'s ggml block layout at
+/// `offset` (relative to the tensors section), and for matrices with a packed kernel a second copy in the packed
+/// layout.
+public struct EngineTensor: Codable, Sendable, Equatable {
+    public var name: String
+    /// ggml type id (`DType.rawValue`).
+    public var type: UInt32
+    public var shape: [Int]
+    public var offset: Int
+    public var bytes: Int
+    public var checksum: String
+    /// The source tensor's format ("Q4_1", "BF16", …) before any requantization.
+    public var sourceType: String
+    public var packed: EnginePackedCopy?
+
+    public init(
+        name: String, type: UInt32, shape: [Int], offset: Int, bytes: Int, checksum: String, sourceType: String,
+        packed: EnginePackedCopy?
+    ) {
+        self.name = name
+        self.type = type
+        self.shape = shape
+        self.offset = offset
+        self.bytes = bytes
+        self.checksum = checksum
+        self.sourceType = sourceType
+        self.packed = packed
+    }
+}
+
+public struct EnginePackedCopy: Codable, Sendable, Equatable {
+    public var offset: Int
+    public var bytes: Int
+    public var rowBytes: Int
+    public var checksum: String
+
+    public init(offset: Int, bytes: Int, rowBytes: Int, checksum: String) {
+        self.offset = offset
+        self.bytes = bytes
+        self.rowBytes = rowBytes
+        self.checksum = checksum
+    }
+}

@@ -1,0 +1,116 @@
+import ArgumentParser
+import Foundation
+import KilnBuild
+import KilnFormats
+
+struct BuildCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "build",
+        abstract: "Compile a GGUF file or Hugging Face directory into an engine file (.kiln).",
+        discussion: """
+            The engine holds the weights in the kernels' layouts (fused QKV and gate/up, packed for AVX-512 VNNI) and
+            everything needed to run the model; `kiln generate` and `kiln serve` map it without copying weights.
+            --weights keep (default) keeps the source's formats, so outputs equal the source's; q8_0 and int8 store
+            8-bit, q4_0 (symmetric) and int4 (asymmetric) 4-bit weights with embeddings and output at 8 bits.
+            """)
+
+    @Option(name: [.customShort("m"), .long], help: "A GGUF file or a Hugging Face model directory.")
+    var model: String
+
+    @Option(name: .shortAndLong, help: "The engine file to write (.kiln).")
+    var output: String
+
+    @Option(help: "Weight formats: keep, f32, bf16, q8_0, q4_0, int8, int4.")
+    var weights: String = "keep"
+
+    @Option(help: "Values per quantization group (32; 64 and 128 are not supported by the kernels yet).")
+    var groupSize: Int = 32
+
+    @Option(help: "Default --max-batch-size for kiln serve.")
+    var maxBatchSize: Int?
+
+    @Option(help: "Default --max-input-tokens for kiln serve.")
+    var maxInputTokens: Int?
+
+    @Option(help: "Default --max-total-tokens for kiln serve.")
+    var maxTotalTokens: Int?
+
+    @Option(help: "Default --max-batch-prefill-tokens (tokens per step) for kiln serve.")
+    var maxNumTokens: Int?
+
+    @Option(name: .customLong("kv-cache-dtype"), help: "KV cache format: f32 (the only one so far).")
+    var kvCacheDType: String?
+
+    @Flag(help: "Store Q, K, V and gate, up as separate matrices.")
+    var noFuse = false
+
+    @Option(name: .shortAndLong, help: "Threads for quantizing and packing.")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    func validate() throws {
+        guard WeightsOption(rawValue: weights) != nil else {
+            throw ValidationError("--weights must be one of \(WeightsOption.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        if let kv = kvCacheDType, kv != "f32", kv != "auto" {
+            throw ValidationError("--kv-cache-dtype \(kv) is not supported (the KV cache is float32)")
+        }
+        for (name, v) in [
+            ("--max-batch-size", maxBatchSize), ("--max-input-tokens", maxInputTokens),
+            ("--max-total-tokens", maxTotalTokens), ("--max-num-tokens", maxNumTokens),
+        ] {
+            if let v, v < 1 { throw ValidationError("\(name) must be ≥ 1") }
+        }
+    }
+
+    var options: BuildOptions {
+        BuildOptions(
+            weights: WeightsOption(rawValue: weights) ?? .keep, groupSize: groupSize,
+            limits: EngineLimits(
+                maxBatchSize: maxBatchSize, maxInputTokens: maxInputTokens, maxTotalTokens: maxTotalTokens,
+                maxNumTokens: maxNumTokens, kvCacheDType: kvCacheDType.map { $0 == "auto" ? "f32" : $0 }),
+            fuse: !noFuse)
+    }
+
+    func run() throws {
+        let start = ContinuousClock.now
+        let display = ProgressDisplay()
+        let report = try reportingErrors {
+            try EngineBuilder.build(source: model, output: output, options: options, threads: threads) {
+                display.show($0)
+            }
+        }
+        display.finish()
+        let elapsed = ContinuousClock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let fused = report.metadata.plan.fused.count
+        printError(
+            String(
+                format: "built %@: %.1f MiB, %d tensors (%d fused), weights %@, in %.2f s", output,
+                Double(report.bytes) / 1_048_576, report.metadata.tensors.count, fused, weights, seconds))
+    }
+}
+
+/// A progress bar on a terminal, a log line per tenth otherwise.
+final class ProgressDisplay {
+    let terminal = isatty(2) != 0
+    var lastTenth = -1
+
+    func show(_ p: EngineBuilder.Progress) {
+        let fraction = p.total > 0 ? Double(p.done) / Double(p.total) : 1
+        if terminal {
+            let width = 30
+            let filled = Int(fraction * Double(width))
+            let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+            let line = String(format: "\r[%@] %3d%% %@", bar, Int(fraction * 100), p.tensor)
+            FileHandle.standardError.write(Data((line.padding(toLength: 80, withPad: " ", startingAt: 0)).utf8))
+        } else {
+            let tenth = Int(fraction * 10)
+            if tenth > lastTenth {
+                lastTenth = tenth
+                printError("build: \(tenth * 10)% (\(p.done / 1_048_576) of \(p.total / 1_048_576) MiB) \(p.tensor)")
+            }
+        }
+    }
+
+    func finish() { if terminal { FileHandle.standardError.write(Data("\n".utf8)) } }
+}

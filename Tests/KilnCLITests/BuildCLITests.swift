@@ -1,0 +1,47 @@
+import Foundation
+import Testing
+
+/// `kiln build` and `kiln inspect` as a user runs them: limits recorded in the plan, --verify passing on a fresh
+/// engine and failing (exit 1, naming the damaged tensor) on a flipped byte, unsupported options refused.
+extension BadInputTests {
+    @Test func buildInspectVerify() throws {
+        guard let real = realSmolLM2() else { return }
+        let output = scratchFile("cli.kiln")
+        defer { try? FileManager.default.removeItem(atPath: output) }
+        let build = try kiln(["build", "-m", real, "-o", output, "--max-input-tokens", "100", "--max-batch-size", "4"])
+        #expect(build.status == 0, "\(build.stderr)")
+        #expect(build.stderr.contains("built \(output)") && build.stderr.contains("fused"), "\(build.stderr)")
+        let inspect = try kiln(["inspect", output, "--verify"])
+        #expect(inspect.status == 0, "\(inspect.stderr)")
+        #expect(inspect.stdout.contains("max-batch-size=4 max-input-tokens=100"), "\(inspect.stdout)")
+        #expect(inspect.stdout.contains("blk.0.attn_qkv.weight = blk.0.attn_q.weight[576] + blk.0.attn_k.weight[192]"))
+        #expect(inspect.stdout.contains("verify: OK"))
+
+        // Flip one byte in the middle of the file (tensor data) and verify again.
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: output))
+        let size = try handle.seekToEnd()
+        try handle.seek(toOffset: size / 2)
+        let byte = try #require(try handle.read(upToCount: 1)).first!
+        try handle.seek(toOffset: size / 2)
+        try handle.write(contentsOf: Data([byte ^ 0x10]))
+        try handle.close()
+        let damaged = try kiln(["inspect", output, "--verify"])
+        #expect(damaged.status == 1 && !damaged.crashed)
+        #expect(damaged.stderr.contains("checksum mismatches: the file is corrupt"), "\(damaged.stderr)")
+        #expect(damaged.stderr.contains("verify: tensor '"), "\(damaged.stderr)")
+    }
+
+    @Test func buildRefusesWhatItCannotDo() throws {
+        let output = scratchFile("never.kiln")
+        for (arguments, needle) in [
+            (["--weights", "q3_x"], "--weights must be one of"),
+            (["--weights", "int4", "--group-size", "128"], "--group-size 128 is not supported yet"),
+            (["--kv-cache-dtype", "fp8"], "--kv-cache-dtype fp8 is not supported"),
+        ] {
+            let run = try kiln(["build", "-m", realSmolLM2() ?? "x.gguf", "-o", output] + arguments)
+            #expect(run.status != 0 && !run.crashed)
+            #expect(run.stderr.contains(needle), "\(arguments): \(run.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: output))
+        }
+    }
+}
