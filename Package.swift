@@ -38,7 +38,7 @@ let package = Package(
         .target(
             name: "KilnServer",
             dependencies: [
-                "KilnEngine", "KilnModels", "KilnSampling", "KilnTokenizers", "KilnTemplates", "KilnFormats",
+                "KilnEngine", "KilnModels", "KilnSampling", "KilnTokenizers", "KilnTemplates", "KilnFormats", "KilnTensors",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,5 +1,7 @@
 import Foundation
 import KilnFormats
+import KilnModels
+import KilnTensors
 import KilnTemplates
 
 /// Why a checkpoint's chat template could not be read.
@@ -25,12 +27,22 @@ public struct TemplateSource: Sendable {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw TemplateSourceError("\(path): no such file or directory")
         }
-        return isDirectory.boolValue ? try huggingFace(path) : try gguf(path)
+        if isDirectory.boolValue { return try huggingFace(path) }
+        return EngineFile.hasMagic(path: path) ? try engine(path) : try gguf(GGUFFile(path: path), path: path)
+    }
+
+    /// An engine file: the template its source kept (the embedded GGUF header or Hugging Face files).
+    static func engine(_ path: String) throws -> TemplateSource {
+        let engine = try EngineFile(path: path)
+        if let header = engine.sections.first(where: { $0.name == EngineSectionNames.ggufMetadata }) {
+            let view = MappedFile(view: engine.file, offset: header.offset, count: header.bytes, path: path)
+            return try gguf(GGUFFile(file: view, path: path, headerOnly: true), path: path)
+        }
+        return try huggingFace(path) { engine.sectionData(EngineSectionNames.hf($0)) }
     }
 
     /// GGUF: `tokenizer.chat_template`, and the token strings at the bos/eos ids.
-    static func gguf(_ path: String) throws -> TemplateSource {
-        let file = try GGUFFile(path: path)
+    static func gguf(_ file: GGUFFile, path: String) throws -> TemplateSource {
         guard let template = file.metadata["tokenizer.chat_template"]?.string else {
             throw TemplateSourceError("\(path): no tokenizer.chat_template in the GGUF metadata")
         }
@@ -46,17 +58,23 @@ public struct TemplateSource: Sendable {
     /// Hugging Face directory: chat_template.jinja when present (it wins in transformers), else
     /// tokenizer_config.json's `chat_template` (a string, or a list of named templates: "default" is used).
     static func huggingFace(_ directory: String) throws -> TemplateSource {
+        try huggingFace(directory) {
+            FileManager.default.contents(atPath: (directory as NSString).appendingPathComponent($0))
+        }
+    }
+
+    /// The Hugging Face rules over files read by `contents` (a directory's, or an engine file's copies).
+    static func huggingFace(_ directory: String, contents: (String) -> Data?) throws -> TemplateSource {
         let configPath = (directory as NSString).appendingPathComponent("tokenizer_config.json")
         var config = OrderedObject()
-        if let data = FileManager.default.contents(atPath: configPath) {
+        if let data = contents("tokenizer_config.json") {
             guard case .object(let object) = try? Value(json: data) else {
                 throw TemplateSourceError("\(configPath): not a JSON object")
             }
             config = object
         }
         var template: String? = nil
-        let jinjaPath = (directory as NSString).appendingPathComponent("chat_template.jinja")
-        if let data = FileManager.default.contents(atPath: jinjaPath) {
+        if let data = contents("chat_template.jinja") {
             template = String(decoding: data, as: UTF8.self)
         } else if case .string(let text)? = config["chat_template"] {
             template = text

@@ -17,6 +17,17 @@ extension BadInputTests {
         #expect(inspect.stdout.contains("blk.0.attn_qkv.weight = blk.0.attn_q.weight[576] + blk.0.attn_k.weight[192]"))
         #expect(inspect.stdout.contains("verify: OK"))
 
+        // The engine carries its source's chat template: the same prompt renders from either.
+        let messages = scratchFile("messages.json")
+        defer { try? FileManager.default.removeItem(atPath: messages) }
+        try Data(#"[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"}]"#.utf8)
+            .write(to: URL(fileURLWithPath: messages))
+        let fromSource = try kiln(["chat-template", "--model", real, "--messages", messages, "--add-generation-prompt"])
+        let fromEngine = try kiln(["chat-template", "--model", output, "--messages", messages, "--add-generation-prompt"])
+        #expect(fromSource.status == 0 && fromEngine.status == 0, "\(fromEngine.stderr)")
+        #expect(fromSource.stdout.contains("<|im_start|>user\nHi<|im_end|>"), "\(fromSource.stdout)")
+        #expect(fromEngine.stdout == fromSource.stdout)
+
         // Flip one byte in the middle of the file (tensor data) and verify again.
         let handle = try FileHandle(forUpdating: URL(fileURLWithPath: output))
         let size = try handle.seekToEnd()
