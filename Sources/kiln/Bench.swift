@@ -39,6 +39,16 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Activation precision: fast (8-bit, integer kernels) or reference (float32).")
     var precision: String = "fast"
 
+    @Option(
+        help: """
+            With --concurrency: also run each level with every stream constrained to this regex (it should never \
+            force an end, since the streams ignore end-of-sequence).
+            """)
+    var constraintRegex: String?
+
+    @Option(help: "Time compiling the JSON Schema in this file (fresh compiler each time, -r times) and exit.")
+    var compileSchema: String?
+
     @Flag(help: "Print llama-bench's JSON (a list of objects with n_prompt, n_gen, n_threads, avg_ts, stddev_ts).")
     var json = false
 
@@ -61,6 +71,10 @@ struct Bench: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let compileSchema {
+            try timeCompilation(schemaFile: compileSchema)
+            return
+        }
         if let concurrency {
             try await runEngine(levels: concurrency)
             return
@@ -76,7 +90,8 @@ struct Bench: AsyncParsableCommand {
         let loaded = try reportingErrors { try LoadedModel.load(model, threads: threads) }
         let results = try await EngineBench.run(
             model: loaded, levels: levels, promptTokens: max(prompt, 1), generateTokens: max(gen, 1),
-            kvCacheBytes: 1 << 30, precision: Precision(rawValue: precision)!)
+            kvCacheBytes: 1 << 30, precision: Precision(rawValue: precision)!,
+            constraint: constraintRegex.map { .regex($0) })
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -84,6 +99,31 @@ struct Bench: AsyncParsableCommand {
         } else {
             print(EngineBench.table(results))
         }
+    }
+
+    /// Compile time of a schema: parse, grammar, automaton start state; then the first mask (the start state's
+    /// allowed tokens, one vocabulary-trie walk).
+    func timeCompilation(schemaFile: String) throws {
+        let text = try String(contentsOfFile: schemaFile, encoding: .utf8)
+        let loaded = try reportingErrors { try LoadedModel.load(model, threads: threads) }
+        let vocabulary = TokenVocabulary(tokenizer: loaded.tokenizer, endOfSequence: loaded.stopTokenIDs.sorted())
+        var compile: [Double] = []
+        var firstMask: [Double] = []
+        for _ in 0..<max(repetitions, 1) {
+            let compiler = ConstraintCompiler(vocabulary: vocabulary)
+            let start = DispatchTime.now()
+            let compiled = try reportingErrors { try compiler.compile(.jsonSchema(text)) }
+            compile.append(seconds(since: start))
+            let maskStart = DispatchTime.now()
+            var matcher = compiled.makeMatcher()
+            _ = matcher.allowedTokens()
+            firstMask.append(seconds(since: maskStart))
+        }
+        let median = { (v: [Double]) in v.sorted()[v.count / 2] * 1000 }
+        print(
+            String(
+                format: "schema %@: compile %.2f ms (median of %d), first mask %.2f ms; vocabulary %d tokens",
+                schemaFile, median(compile), compile.count, median(firstMask), vocabulary.size))
     }
 
     func runSingleStream() throws {
