@@ -109,6 +109,7 @@ struct Bench: AsyncParsableCommand {
         let vocabulary = TokenVocabulary(tokenizer: loaded.tokenizer, endOfSequence: loaded.stopTokenIDs.sorted())
         var compile: [Double] = []
         var firstMask: [Double] = []
+        var walkMasks: [Double] = []  // cold masks along a 32-token walk (lowest allowed id each step)
         for _ in 0..<max(repetitions, 1) {
             let compiler = ConstraintCompiler(vocabulary: vocabulary)
             let start = DispatchTime.now()
@@ -116,14 +117,25 @@ struct Bench: AsyncParsableCommand {
             compile.append(seconds(since: start))
             let maskStart = DispatchTime.now()
             var matcher = compiled.makeMatcher()
-            _ = matcher.allowedTokens()
+            var allowed = matcher.allowedTokens()
             firstMask.append(seconds(since: maskStart))
+            for _ in 0..<32 {
+                guard let next = (0..<Int32(vocabulary.size)).first(where: { allowed.allows($0) && !vocabulary.endOfSequence.contains($0) })
+                else { break }
+                matcher.accept(next)
+                let start = DispatchTime.now()
+                allowed = matcher.allowedTokens()
+                walkMasks.append(seconds(since: start))
+            }
         }
         let median = { (v: [Double]) in v.sorted()[v.count / 2] * 1000 }
         print(
             String(
-                format: "schema %@: compile %.2f ms (median of %d), first mask %.2f ms; vocabulary %d tokens",
-                schemaFile, median(compile), compile.count, median(firstMask), vocabulary.size))
+                format:
+                    "schema %@: compile %.2f ms (median of %d), first mask %.2f ms; cold masks along a 32-token walk: mean %.2f ms, max %.2f ms; vocabulary %d tokens",
+                schemaFile, median(compile), compile.count, median(firstMask),
+                walkMasks.reduce(0, +) / Double(max(walkMasks.count, 1)) * 1000, (walkMasks.max() ?? 0) * 1000,
+                vocabulary.size))
     }
 
     func runSingleStream() throws {

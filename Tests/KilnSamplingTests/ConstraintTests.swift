@@ -243,3 +243,45 @@ func samples(_ constraint: CompiledConstraint, count: Int, seed: UInt64, maxLeng
         }
     }
 }
+
+@Suite struct RealVocabularyMaskTests {
+    /// SmolLM2's byte-level BPE vocabulary: along a walk through a schema, each allowed set equals trying every one
+    /// of the 49,152 tokens alone, special tokens are never allowed, and end-of-sequence only when complete.
+    @Test func smolLM2MasksMatchBruteForce() throws {
+        let path = packageRoot() + "/models/smollm2-hf/tokenizer.json"
+        guard let data = FileManager.default.contents(atPath: path) else {
+            if ProcessInfo.processInfo.environment["KILN_REQUIRE_MODELS"] != nil { Issue.record("missing \(path)") }
+            return
+        }
+        let tokenizer = try Tokenizer.fromTokenizerJSON(data, config: nil)
+        let eos = try #require(tokenizer.token(for: "<|im_end|>"))
+        let vocabulary = TokenVocabulary(tokenizer: tokenizer, endOfSequence: [eos])
+        let compiler = ConstraintCompiler(vocabulary: vocabulary)
+        let schema = #"{"type":"object","properties":{"city":{"type":"string","maxLength":6},"#
+            + #""n":{"type":"integer","minimum":-3,"maximum":40}},"required":["city","n"]}"#
+        let constraint = try compiler.compile(.jsonSchema(schema))
+        var m = constraint.makeMatcher()
+        var generator = SplitMix64(seed: 1)
+        var text = ""
+        for _ in 0..<12 {
+            let allowed = m.allowedTokens()
+            var live: [Int32] = []
+            for id in 0..<Int32(vocabulary.size) {
+                var probe = m
+                let bytes = tokenizer.tokenBytes(id)
+                let expected =
+                    id == eos ? probe.isAccepting : !tokenizer.isSpecial(id) && !bytes.isEmpty && probe.accept(bytes: bytes)
+                if allowed.allows(id) != expected {
+                    Issue.record("after \(text): token \(id) \(tokenizer.tokenText(id) ?? "") allowed \(allowed.allows(id))")
+                    return
+                }
+                if expected && id != eos { live.append(id) }
+            }
+            guard !live.isEmpty else { break }
+            let next = live[Int(generator.next() % UInt64(live.count))]
+            #expect(m.accept(next))
+            text += String(decoding: tokenizer.tokenBytes(next), as: UTF8.self)
+        }
+        #expect(text.hasPrefix("{\"city\":\""), "\(text)")
+    }
+}
