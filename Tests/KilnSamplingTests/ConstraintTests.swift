@@ -32,7 +32,8 @@ func samples(_ constraint: CompiledConstraint, count: Int, seed: UInt64, maxLeng
             let ascii = options.filter { $0 < 128 }
             let pool = ascii.isEmpty || generator.next() % 8 == 0 ? options : ascii
             let byte = UInt8(pool[Int(generator.next() % UInt64(pool.count))])
-            #expect(m.accept(Int32(byte)))
+            let accepted = m.accept(Int32(byte))
+            #expect(accepted)
             bytes.append(byte)
         }
     }
@@ -108,7 +109,8 @@ func samples(_ constraint: CompiledConstraint, count: Int, seed: UInt64, maxLeng
                     if expected && id != eos { chosen.append(id) }
                 }
                 guard !chosen.isEmpty else { break }
-                #expect(m.accept(chosen[Int(generator.next() % UInt64(chosen.count))]))
+                let accepted = m.accept(chosen[Int(generator.next() % UInt64(chosen.count))])
+                #expect(accepted)
             }
         }
     }
@@ -116,7 +118,8 @@ func samples(_ constraint: CompiledConstraint, count: Int, seed: UInt64, maxLeng
     @Test func completeMatchAllowsOnlyEndOfSequence() throws {
         let constraint = try byteCompiler.compile(.choice(["yes", "no"]))
         var m = constraint.makeMatcher()
-        #expect(m.accept(bytes: Array("no".utf8)))
+        let accepted = m.accept(bytes: Array("no".utf8))
+        #expect(accepted)
         let allowed = m.allowedTokens()
         #expect((0..<257).filter { allowed.allows(Int32($0)) } == [256])
     }
@@ -279,7 +282,8 @@ func samples(_ constraint: CompiledConstraint, count: Int, seed: UInt64, maxLeng
             }
             guard !live.isEmpty else { break }
             let next = live[Int(generator.next() % UInt64(live.count))]
-            #expect(m.accept(next))
+            let accepted = m.accept(next)
+            #expect(accepted)
             text += String(decoding: tokenizer.tokenBytes(next), as: UTF8.self)
         }
         #expect(text.hasPrefix("{\"city\":\""), "\(text)")
