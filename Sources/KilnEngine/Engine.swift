@@ -228,7 +228,8 @@ public final class Engine: @unchecked Sendable {
             let result = logits.withUnsafeBufferPointer { all in
                 Result { () throws(SamplingError) -> SampledToken in
                     try sequence.sampler.sample(
-                        logits: UnsafeBufferPointer(rebasing: all[row * vocab..<(row + 1) * vocab]), mask: sequence.mask())
+                        logits: UnsafeBufferPointer(rebasing: all[row * vocab..<(row + 1) * vocab]),
+                        mask: sequence.mask())
                 }
             }
             row += 1

@@ -86,8 +86,8 @@ struct Validator: Sendable {
     }
 
     /// TGI's `grammar`: `{"type": "json" | "json_object", "value": schema object or its JSON text}`,
-    /// `{"type": "json_schema", "value": {"name": …, "schema": {…}}}`, `{"type": "regex", "value": "…"}`; Kiln adds
-    /// `{"type": "gbnf", "value": "…"}` and `{"type": "choice", "value": ["a", "b"]}`.
+    /// `{"type": "json_schema", "value": {"name": …, "schema": {…}}}`, `{"type": "regex", "value": "…"}`;
+    /// Kiln adds `{"type": "gbnf", "value": "…"}` and `{"type": "choice", "value": ["a", "b"]}`.
     func compile(_ grammar: GrammarParameter) throws(ServerError) -> CompiledConstraint {
         let spec: ConstraintSpec
         switch (grammar.type, grammar.value) {
@@ -95,20 +95,25 @@ struct Validator: Sendable {
         case ("json", let schema?), ("json_object", let schema?): spec = .jsonSchema(schema.jsonText)
         case ("json", nil), ("json_object", nil): spec = .jsonObject
         case ("json_schema", .object(let members)?):
-            guard let schema = members["schema"] else { throw .validation("grammar is not valid: json_schema needs `schema`") }
+            guard let schema = members["schema"] else {
+                throw .validation("grammar is not valid: json_schema needs `schema`")
+            }
             spec = .jsonSchema(schema.jsonText)
         case ("regex", .string(let pattern)?): spec = .regex(pattern)
         case ("gbnf", .string(let text)?): spec = .grammar(text)
         case ("choice", .array(let items)?):
             var options: [String] = []
             for item in items {
-                guard case .string(let s) = item else { throw .validation("grammar is not valid: choices must be strings") }
+                guard case .string(let s) = item else {
+                    throw .validation("grammar is not valid: choices must be strings")
+                }
                 options.append(s)
             }
             spec = .choice(options)
         default:
             throw .validation(
-                "grammar is not valid: type must be json, json_object, json_schema, regex, gbnf or choice with a matching value")
+                "grammar is not valid: type must be json, json_object, json_schema, regex, gbnf or choice "
+                    + "with a matching value")
         }
         do throws(ConstraintError) {
             return try constraints.compile(spec)

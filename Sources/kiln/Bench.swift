@@ -123,7 +123,8 @@ struct Bench: AsyncParsableCommand {
             firstMask.append(seconds(since: maskStart))
             var walk: [Int32] = []
             for _ in 0..<32 {
-                guard let next = (0..<Int32(vocabulary.size)).first(where: { allowed.allows($0) && !vocabulary.endOfSequence.contains($0) })
+                let candidates = (0..<Int32(vocabulary.size))
+                guard let next = candidates.first(where: { allowed.allows($0) && !vocabulary.endOfSequence.contains($0) })
                 else { break }
                 matcher.accept(next)
                 walk.append(next)
@@ -144,7 +145,9 @@ struct Bench: AsyncParsableCommand {
         print(
             String(
                 format:
-                    "schema %@: compile %.2f ms (median of %d), first mask %.2f ms; cold masks along a 32-token walk: mean %.2f ms, max %.2f ms; warm mask + apply + advance: %.1f µs per token; vocabulary %d tokens",
+                    "schema %@: compile %.2f ms (median of %d), first mask %.2f ms; "
+                    + "cold masks along a 32-token walk: mean %.2f ms, max %.2f ms; "
+                    + "warm mask + apply + advance: %.1f µs per token; vocabulary %d tokens",
                 schemaFile, median(compile), compile.count, median(firstMask),
                 walkMasks.reduce(0, +) / Double(max(walkMasks.count, 1)) * 1000, (walkMasks.max() ?? 0) * 1000,
                 median(warmSteps) * 1000, vocabulary.size))

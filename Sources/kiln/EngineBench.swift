@@ -72,7 +72,8 @@ enum EngineBench {
             let decodeRates = streams.map { s in s.3 > 1 && s.1 > s.0 ? Double(s.3 - 1) / (s.1 - s.0) : 0 }
             results.append(
                 EngineBenchResult(
-                    concurrency: level, constrained: constrained, promptTokens: promptTokens, generatedTokens: generated, seconds: wall,
+                    concurrency: level, constrained: constrained, promptTokens: promptTokens,
+                    generatedTokens: generated, seconds: wall,
                     aggregateTokensPerSecond: Double(generated) / wall,
                     perStreamDecodeTokensPerSecond: decodeRates.reduce(0, +) / Double(max(decodeRates.count, 1)),
                     meanTimeToFirstTokenSeconds: streams.reduce(0) { $0 + $1.0 } / Double(max(streams.count, 1))))

@@ -55,8 +55,12 @@ struct Generate: ParsableCommand {
         guard maxNewTokens >= 0 else { throw ValidationError("--max-new-tokens must be ≥ 0") }
         guard threads >= 1, threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
         let constraints = [jsonSchema != nil, regex != nil, grammar != nil, json].filter { $0 }.count
-        guard constraints <= 1 else { throw ValidationError("give at most one of --json-schema, --regex, --grammar, --json") }
-        guard constraints == 0 || !ignoreEOS else { throw ValidationError("--ignore-eos cannot be used with a constraint") }
+        guard constraints <= 1 else {
+            throw ValidationError("give at most one of --json-schema, --regex, --grammar, --json")
+        }
+        guard constraints == 0 || !ignoreEOS else {
+            throw ValidationError("--ignore-eos cannot be used with a constraint")
+        }
         do {
             _ = try samplingParameters()
         } catch {

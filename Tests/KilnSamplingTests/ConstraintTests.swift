@@ -94,7 +94,8 @@ func samples(_ constraint: CompiledConstraint, count: Int, seed: UInt64, maxLeng
         tokens.append([])  // end of sequence
         let eos = Int32(tokens.count - 1)
         let compiler = ConstraintCompiler(vocabulary: TokenVocabulary(tokenBytes: tokens, endOfSequence: [eos]))
-        let schema = #"{"type":"object","properties":{"a":{"type":"integer","minimum":-20,"maximum":300},"#
+        let schema =
+            #"{"type":"object","properties":{"a":{"type":"integer","minimum":-20,"maximum":300},"#
             + #""b":{"type":"array","items":{"enum":["abc",null,true]},"maxItems":3}},"required":["a"]}"#
         for spec in [ConstraintSpec.jsonSchema(schema), .anyJSON, .regex("[0-9]+(,[0-9]+)*")] {
             let constraint = try compiler.compile(spec)
@@ -105,7 +106,9 @@ func samples(_ constraint: CompiledConstraint, count: Int, seed: UInt64, maxLeng
                 for id in 0..<Int32(tokens.count) {
                     var probe = m
                     let expected = id == eos ? probe.isAccepting : probe.accept(bytes: tokens[Int(id)])
-                    #expect(allowed.allows(id) == expected, "\(spec) token \(id) \(String(decoding: tokens[Int(id)], as: UTF8.self))")
+                    #expect(
+                        allowed.allows(id) == expected,
+                        "\(spec) token \(id) \(String(decoding: tokens[Int(id)], as: UTF8.self))")
                     if expected && id != eos { chosen.append(id) }
                 }
                 guard !chosen.isEmpty else { break }
@@ -260,7 +263,8 @@ func samples(_ constraint: CompiledConstraint, count: Int, seed: UInt64, maxLeng
         let eos = try #require(tokenizer.token(for: "<|im_end|>"))
         let vocabulary = TokenVocabulary(tokenizer: tokenizer, endOfSequence: [eos])
         let compiler = ConstraintCompiler(vocabulary: vocabulary)
-        let schema = #"{"type":"object","properties":{"city":{"type":"string","maxLength":6},"#
+        let schema =
+            #"{"type":"object","properties":{"city":{"type":"string","maxLength":6},"#
             + #""n":{"type":"integer","minimum":-3,"maximum":40}},"required":["city","n"]}"#
         let constraint = try compiler.compile(.jsonSchema(schema))
         var m = constraint.makeMatcher()
@@ -273,9 +277,11 @@ func samples(_ constraint: CompiledConstraint, count: Int, seed: UInt64, maxLeng
                 var probe = m
                 let bytes = tokenizer.tokenBytes(id)
                 let expected =
-                    id == eos ? probe.isAccepting : !tokenizer.isSpecial(id) && !bytes.isEmpty && probe.accept(bytes: bytes)
+                    id == eos
+                    ? probe.isAccepting : !tokenizer.isSpecial(id) && !bytes.isEmpty && probe.accept(bytes: bytes)
                 if allowed.allows(id) != expected {
-                    Issue.record("after \(text): token \(id) \(tokenizer.tokenText(id) ?? "") allowed \(allowed.allows(id))")
+                    Issue.record(
+                        "after \(text): token \(id) \(tokenizer.tokenText(id) ?? "") allowed \(allowed.allows(id))")
                     return
                 }
                 if expected && id != eos { live.append(id) }

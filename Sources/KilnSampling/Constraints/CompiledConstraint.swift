@@ -26,7 +26,8 @@ public final class CompiledConstraint: @unchecked Sendable {
     /// A matcher at the start of the constraint.
     public func makeMatcher() -> ConstraintMatcher {
         lock.withLock { _ in
-            ConstraintMatcher(constraint: self, state: automaton.intern(startStacks), epoch: automaton.epoch, stacks: startStacks)
+            ConstraintMatcher(
+                constraint: self, state: automaton.intern(startStacks), epoch: automaton.epoch, stacks: startStacks)
         }
     }
 

@@ -110,9 +110,13 @@ struct GBNFParser {
             var item = try self.item()
             while true {
                 guard let q = peek else { break }
-                if q == "*" { item = .star(item) } else if q == "+" { item = .repeated(item, min: 1, max: nil) }
-                else if q == "?" { item = .optional(item) }
-                else if q == "{" {
+                if q == "*" {
+                    item = .star(item)
+                } else if q == "+" {
+                    item = .repeated(item, min: 1, max: nil)
+                } else if q == "?" {
+                    item = .optional(item)
+                } else if q == "{" {
                     position += 1
                     skipSpace()
                     guard let lo = number() else { throw failure("expected a number after '{'") }
@@ -126,7 +130,9 @@ struct GBNFParser {
                     }
                     guard peek == "}" else { throw failure("expected '}'") }
                     item = .repeated(item, min: lo, max: hi)
-                } else { break }
+                } else {
+                    break
+                }
                 position += 1
             }
             parts.append(item)

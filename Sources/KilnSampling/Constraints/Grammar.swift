@@ -189,7 +189,8 @@ extension GrammarBuilder {
             flat.alternatives.append(starts)
         }
         guard flat.elements.count <= limits.maxGrammarElements else {
-            throw .tooLarge("the grammar has \(flat.elements.count) elements, over the limit of \(limits.maxGrammarElements)")
+            throw .tooLarge(
+                "the grammar has \(flat.elements.count) elements, over the limit of \(limits.maxGrammarElements)")
         }
         try flat.checkLeftRecursion()
         return flat

@@ -364,9 +364,12 @@ struct JSONSchemaCompiler {
         ]
         if a[0] + 1 <= b[0] - 1 {
             options.append(
-                .sequence([.bytes(ByteSet((a[0] + 1)...(b[0] - 1))), .repeated(digit, min: a.count - 1, max: a.count - 1)]))
+                .sequence([
+                    .bytes(ByteSet((a[0] + 1)...(b[0] - 1))), .repeated(digit, min: a.count - 1, max: a.count - 1),
+                ]))
         }
-        options.append(.sequence([.bytes(ByteSet(b[0])), sameLength([UInt8](repeating: 0x30, count: restB.count), restB)]))
+        options.append(
+            .sequence([.bytes(ByteSet(b[0])), sameLength([UInt8](repeating: 0x30, count: restB.count), restB)]))
         return .choice(options)
     }
 
@@ -431,7 +434,9 @@ struct JSONSchemaCompiler {
         let member = GrammarExpression.sequence([.rule(stringRule()), .literal(":"), .rule(anyValue())])
         builder.define(
             object,
-            .sequence([.literal("{"), .optional(.sequence([member, .star(.sequence([.literal(","), member]))])), .literal("}")]))
+            .sequence([
+                .literal("{"), .optional(.sequence([member, .star(.sequence([.literal(","), member]))])), .literal("}"),
+            ]))
         return object
     }
 
@@ -457,7 +462,8 @@ struct JSONSchemaCompiler {
             return out + "\""
         case .array(let items): return "[" + items.map(serialize).joined(separator: ",") + "]"
         case .object(let members):
-            return "{" + members.map { serialize(.string($0.key)) + ":" + serialize($0.value) }.joined(separator: ",") + "}"
+            return "{" + members.map { serialize(.string($0.key)) + ":" + serialize($0.value) }.joined(separator: ",")
+                + "}"
         }
     }
 }

@@ -149,7 +149,9 @@ struct RegexParser {
             } else {
                 low = [c.value...c.value]
             }
-            if low.count == 1, low[0].count == 1, peek == "-", position + 1 < scalars.count, scalars[position + 1] != "]" {
+            if low.count == 1, low[0].count == 1, peek == "-", position + 1 < scalars.count,
+                scalars[position + 1] != "]"
+            {
                 position += 1
                 let d = scalars[position]
                 position += 1
@@ -256,7 +258,9 @@ struct RegexParser {
             where r.overlaps(piece) {
                 raw.append(piece)
             }
-            for v in [UInt32(0x22), 0x5C] + Array(0...0x1F) where r.contains(v) { escaped.append(.literal(jsonEscape(v))) }
+            for v in [UInt32(0x22), 0x5C] + Array(0...0x1F) where r.contains(v) {
+                escaped.append(.literal(jsonEscape(v)))
+            }
         }
         var options: [GrammarExpression] = []
         if !raw.isEmpty { options.append(.scalars(raw)) }
