@@ -164,3 +164,17 @@ def test_unsupported_constraints_are_422_naming_the_problem(server, grammar, wor
     status, body = post(server, {"inputs": "hi", "parameters": {"grammar": grammar, "max_new_tokens": 4}})
     assert status == 422, body
     assert body["error_type"] == "validation" and word in body["error"], body
+
+
+def test_stream_equals_non_stream_under_a_grammar(server):
+    params = {"grammar": {"type": "regex", "value": "[A-Z][a-z]{2,8}( [a-z]{1,6}){0,2}"}, "do_sample": True,
+              "seed": 11, "max_new_tokens": 40}
+    body = {"inputs": PROMPT.format("Name a city."), "parameters": params}
+    status, whole = post(server, body)
+    assert status == 200, whole
+    req = urllib.request.Request(server["url"] + "/generate_stream", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=120) as r:
+        events = [json.loads(line[5:]) for line in r.read().decode().splitlines() if line.startswith("data:")]
+    assert events[-1]["generated_text"] == whole["generated_text"]
+    assert re.fullmatch(params["grammar"]["value"], whole["generated_text"]), whole
