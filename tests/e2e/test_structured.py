@@ -71,6 +71,7 @@ SCHEMAS = [
     {"type": "object", "properties": {"n": {"type": "integer", "minimum": 100}}, "required": ["n"]},
     {"type": "object", "properties": {"price": {"type": "number"}}, "required": ["price"]},
     {"enum": ["small", "medium", "large"]},
+    {"enum": [1, 0]},  # numbers must stay numbers (not become booleans) on the way through the server
     {"type": "object", "properties": {"opt1": S, "opt2": {"type": "boolean"}, "req": {"type": "integer",
                                                                                          "minimum": 0, "maximum": 50}},
      "required": ["req"]},
