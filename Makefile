@@ -42,8 +42,9 @@ test-swift:
 	swift test $(SWIFT_FLAGS) --disable-testable-imports --no-parallel
 
 # End-to-end: the release binary serves the default model (and Qwen2.5 for tool calls) to TGI's own Python clients
-# and to the openai package (pinned versions).
-E2E_PACKAGES = huggingface_hub==0.36.0 text-generation==0.7.0 openai==2.8.1 pytest==8.4.2
+# and to the openai package; jsonschema checks structured outputs (pinned versions).
+E2E_PACKAGES = huggingface_hub==0.36.0 text-generation==0.7.0 openai==2.8.1 pytest==8.4.2 jsonschema==4.25.1 \
+	rfc3339-validator==0.1.4
 e2e: release
 	scripts/fetch_models.sh smollm2 qwen2.5
 	test -x .venv-test/bin/python || python3 -m venv .venv-test

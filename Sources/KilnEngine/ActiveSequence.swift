@@ -12,6 +12,8 @@ final class ActiveSequence {
     var promptReported = false
     var generated = 0
     var sampler: Sampler
+    /// Where the output stands in the request's constraint, if it has one.
+    var matcher: ConstraintMatcher?
     private var stopping: StoppingCriteria
     private var detokenizer: StreamingDetokenizer
     private var stopMatcher: StopMatcher
@@ -27,11 +29,16 @@ final class ActiveSequence {
         stopping = StoppingCriteria(parameters: s.request.parameters, eosTokenIDs: stopTokens)
         detokenizer = StreamingDetokenizer(tokenizer: tokenizer, skipSpecialTokens: true)
         stopMatcher = StopMatcher(stopSequences: s.request.parameters.stopSequences)
+        matcher = s.request.constraint?.makeMatcher()
     }
+
+    /// The tokens the constraint allows next; nil without a constraint.
+    func mask() -> TokenBitset? { matcher?.allowedTokens() }
 
     /// Turns a sampled token into its event, and says whether the sequence ends with it.
     func accept(_ token: SampledToken) -> (GeneratedToken, FinishReason?) {
         generated += 1
+        matcher?.accept(token.id)
         var finish = stopping.check(token.id)
         let special = tokenizer.isSpecial(token.id)
         var text = ""

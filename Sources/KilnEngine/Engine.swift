@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import KilnModels
 import KilnSampling
 import KilnScheduling
@@ -32,6 +33,7 @@ public final class Engine: @unchecked Sendable {
     private let cache: PagedKVCache
     private var active: [SequenceID: ActiveSequence] = [:]
     private var counters = EngineMetrics()
+    private let constraintCompiler = Mutex<ConstraintCompiler?>(nil)
 
     struct Submission {
         let id: SequenceID
@@ -62,6 +64,17 @@ public final class Engine: @unchecked Sendable {
         thread.stackSize = 8 << 20
         self.thread = thread
         thread.start()
+    }
+
+    /// Compiles structured-output constraints for this model's vocabulary (built on first use, then shared).
+    public var constraints: ConstraintCompiler {
+        constraintCompiler.withLock { compiler in
+            if let compiler { return compiler }
+            let made = ConstraintCompiler(
+                vocabulary: TokenVocabulary(tokenizer: model.tokenizer, endOfSequence: model.stopTokenIDs.sorted()))
+            compiler = made
+            return made
+        }
     }
 
     /// Tokens of KV cache the engine holds (TGI's max_batch_total_tokens).
@@ -217,7 +230,9 @@ public final class Engine: @unchecked Sendable {
             guard chunk.samples else { continue }
             let result = logits.withUnsafeBufferPointer { all in
                 Result { () throws(SamplingError) -> SampledToken in
-                    try sequence.sampler.sample(logits: UnsafeBufferPointer(rebasing: all[row * vocab..<(row + 1) * vocab]))
+                    try sequence.sampler.sample(
+                        logits: UnsafeBufferPointer(rebasing: all[row * vocab..<(row + 1) * vocab]),
+                        mask: sequence.mask())
                 }
             }
             row += 1

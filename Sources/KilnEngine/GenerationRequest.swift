@@ -6,11 +6,18 @@ public struct GenerationRequest: Sendable {
     public var parameters: SamplingParameters
     /// Log-probabilities of the prompt's tokens (TGI's `decoder_input_details`).
     public var promptLogprobs: Bool
+    /// Structured output: each generated token must keep the text a prefix of a match (compile it with the
+    /// engine's `constraints`, which knows the model's vocabulary and end-of-sequence tokens).
+    public var constraint: CompiledConstraint?
 
-    public init(promptTokens: [Int32], parameters: SamplingParameters, promptLogprobs: Bool = false) {
+    public init(
+        promptTokens: [Int32], parameters: SamplingParameters, promptLogprobs: Bool = false,
+        constraint: CompiledConstraint? = nil
+    ) {
         self.promptTokens = promptTokens
         self.parameters = parameters
         self.promptLogprobs = promptLogprobs
+        self.constraint = constraint
     }
 }
 

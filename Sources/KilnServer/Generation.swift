@@ -35,11 +35,12 @@ extension ServerError {
 enum Generation {
     static func collect(
         _ engine: Engine, prompt: [Int32], parameters: SamplingParameters, promptLogprobs: Bool,
-        arrived: ContinuousClock.Instant
+        constraint: CompiledConstraint? = nil, arrived: ContinuousClock.Instant
     ) async throws(ServerError) -> Collected {
         var result = Collected()
         let stream = engine.submit(
-            GenerationRequest(promptTokens: prompt, parameters: parameters, promptLogprobs: promptLogprobs))
+            GenerationRequest(
+                promptTokens: prompt, parameters: parameters, promptLogprobs: promptLogprobs, constraint: constraint))
         do {
             for try await event in stream {
                 switch event {
@@ -65,7 +66,7 @@ enum Generation {
         guard request.bestOf > 1 else {
             let one = try await collect(
                 engine, prompt: request.promptTokens, parameters: request.parameters,
-                promptLogprobs: request.decoderInputDetails, arrived: arrived)
+                promptLogprobs: request.decoderInputDetails, constraint: request.constraint, arrived: arrived)
             return (one, [])
         }
         var parameters = [request.parameters]
@@ -84,7 +85,8 @@ enum Generation {
                         return .success(
                             try await collect(
                                 engine, prompt: request.promptTokens, parameters: p,
-                                promptLogprobs: request.decoderInputDetails, arrived: arrived))
+                                promptLogprobs: request.decoderInputDetails, constraint: request.constraint,
+                                arrived: arrived))
                     } catch {
                         return .failure(error)
                     }

@@ -49,7 +49,8 @@ public final class ServerState: Sendable {
             throw error
         }
         let ready = Ready(
-            engine: engine, validator: Validator(tokenizer: engine.model.tokenizer, config: config, tokens: limits),
+            engine: engine, validator: Validator(
+                tokenizer: engine.model.tokenizer, config: config, tokens: limits, constraints: engine.constraints),
             metrics: ServerMetrics(maxInputTokens: limits.maxInputTokens, maxTotalTokens: limits.maxTotalTokens),
             limits: limits, chatTemplate: chatTemplate)
         slot.withLock { $0 = .ready(ready) }

@@ -71,7 +71,9 @@ struct StreamingReply: Sendable {
                 index: index, token: builder.token(t, extraText: extraText),
                 topTokens: wantsTop ? builder.alternatives(t) : [], generatedText: nil, details: nil)
         }
-        let stream = ready.engine.submit(GenerationRequest(promptTokens: request.promptTokens, parameters: request.parameters))
+        let stream = ready.engine.submit(
+            GenerationRequest(
+                promptTokens: request.promptTokens, parameters: request.parameters, constraint: request.constraint))
         var text = ""
         do {
             for try await engineEvent in stream {

@@ -14,12 +14,15 @@ struct ValidGenerateRequest: Sendable {
     var details: Bool
     var decoderInputDetails: Bool
     var returnFullText: Bool
+    /// The compiled `grammar`, if any.
+    var constraint: CompiledConstraint?
 }
 
 struct Validator: Sendable {
     let tokenizer: Tokenizer
     let config: ServerConfig
     let tokens: TokenLimits
+    let constraints: ConstraintCompiler
 
     /// TGI's checks, in TGI's order, with its messages.
     func validate(_ request: GenerateRequest, streaming: Bool) throws(ServerError) -> ValidGenerateRequest {
@@ -38,7 +41,6 @@ struct Validator: Sendable {
         if p.decoderInputDetails && streaming {
             throw .validation("`decoder_input_details` == true is not supported when streaming tokens")
         }
-        if p.grammar != nil { throw .validation("grammar is not supported") }
         if p.watermark { throw .validation("`watermark` is not supported") }
         if p.adapterID != nil { throw .validation("`adapter_id` is not supported: no LoRA adapters are loaded") }
         if let n = p.maxNewTokens, n <= 0 { throw .validation(SamplingError.maxNewTokens.description) }
@@ -47,6 +49,8 @@ struct Validator: Sendable {
             throw .validation(
                 "`truncate` must be strictly positive and less than \(tokens.maxInputTokens). Given: \(t)")
         }
+
+        let constraint = try p.grammar.map { grammar throws(ServerError) in try compile(grammar) }
 
         var prompt = tokenizer.encode(request.inputs)
         if let t = p.truncate, prompt.count > t { prompt = Array(prompt.suffix(t)) }
@@ -66,7 +70,44 @@ struct Validator: Sendable {
         return ValidGenerateRequest(
             inputs: request.inputs, promptTokens: prompt, parameters: parameters, sampling: sampling, limits: limits,
             bestOf: bestOf, details: p.details, decoderInputDetails: p.decoderInputDetails,
-            returnFullText: p.returnFullText ?? false)
+            returnFullText: p.returnFullText ?? false, constraint: constraint)
+    }
+
+    /// TGI's `grammar`: `{"type": "json" | "json_object", "value": schema object or its JSON text}`,
+    /// `{"type": "json_schema", "value": {"name": …, "schema": {…}}}`, `{"type": "regex", "value": "…"}`;
+    /// Kiln adds `{"type": "gbnf", "value": "…"}` and `{"type": "choice", "value": ["a", "b"]}`.
+    func compile(_ grammar: GrammarParameter) throws(ServerError) -> CompiledConstraint {
+        let spec: ConstraintSpec
+        switch (grammar.type, grammar.value) {
+        case ("json", .string(let text)?), ("json_object", .string(let text)?): spec = .jsonSchema(text)
+        case ("json", let schema?), ("json_object", let schema?): spec = .jsonSchema(schema.jsonText)
+        case ("json", nil), ("json_object", nil): spec = .jsonObject
+        case ("json_schema", .object(let members)?):
+            guard let schema = members["schema"] else {
+                throw .validation("grammar is not valid: json_schema needs `schema`")
+            }
+            spec = .jsonSchema(schema.jsonText)
+        case ("regex", .string(let pattern)?): spec = .regex(pattern)
+        case ("gbnf", .string(let text)?): spec = .grammar(text)
+        case ("choice", .array(let items)?):
+            var options: [String] = []
+            for item in items {
+                guard case .string(let s) = item else {
+                    throw .validation("grammar is not valid: choices must be strings")
+                }
+                options.append(s)
+            }
+            spec = .choice(options)
+        default:
+            throw .validation(
+                "grammar is not valid: type must be json, json_object, json_schema, regex, gbnf or choice "
+                    + "with a matching value")
+        }
+        do throws(ConstraintError) {
+            return try constraints.compile(spec)
+        } catch {
+            throw .validation("grammar is not valid: \(error.description)")
+        }
     }
 
     /// The prompt-length and total-token checks (TGI's messages, naming the routes' own fields); returns the

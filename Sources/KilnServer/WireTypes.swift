@@ -40,7 +40,7 @@ public struct GenerateParameters: Decodable, Sendable {
     public var decoderInputDetails = false
     public var seed: UInt64?
     public var topNTokens: Int?
-    public var grammar: JSONIgnored?
+    public var grammar: GrammarParameter?
     public var adapterID: String?
 
     init(doSample: Bool) { self.doSample = doSample }
@@ -72,14 +72,72 @@ public struct GenerateParameters: Decodable, Sendable {
         decoderInputDetails = try c.decodeIfPresent(Bool.self, forKey: .decoderInputDetails) ?? false
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed)
         topNTokens = try c.decodeIfPresent(Int.self, forKey: .topNTokens)
-        grammar = try c.decodeIfPresent(JSONIgnored.self, forKey: .grammar)
+        grammar = try c.decodeIfPresent(GrammarParameter.self, forKey: .grammar)
         adapterID = try c.decodeIfPresent(String.self, forKey: .adapterID)
     }
 }
 
-/// A JSON value whose content is not read, only noticed (so that `grammar` can be rejected with a clear message).
-public struct JSONIgnored: Decodable, Sendable {
-    public init(from decoder: any Decoder) throws {}
+/// TGI's `grammar` parameter: a type tag and its value (see `Validator.compile`).
+public struct GrammarParameter: Decodable, Sendable {
+    public var type: String
+    public var value: WireJSON?
+}
+
+/// Any JSON value as it arrived (object keys are unordered once decoded: `jsonText` writes them sorted).
+public enum WireJSON: Decodable, Sendable, Equatable {
+    case null
+    case bool(Bool)
+    case number(Double)
+    case string(String)
+    case array([WireJSON])
+    case object([String: WireJSON])
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() {
+            self = .null
+        } else if let b = try? c.decode(Bool.self) {
+            self = .bool(b)
+        } else if let d = try? c.decode(Double.self) {
+            self = .number(d)
+        } else if let s = try? c.decode(String.self) {
+            self = .string(s)
+        } else if let a = try? c.decode([WireJSON].self) {
+            self = .array(a)
+        } else {
+            self = .object(try c.decode([String: WireJSON].self))
+        }
+    }
+
+    /// Compact JSON text, keys sorted.
+    public var jsonText: String {
+        switch self {
+        case .null: return "null"
+        case .bool(let b): return b ? "true" : "false"
+        case .number(let d): return d == d.rounded() && abs(d) < 1e15 ? String(Int(d)) : "\(d)"
+        case .string(let s):
+            var out = "\""
+            for scalar in s.unicodeScalars {
+                switch scalar {
+                case "\"": out += "\\\""
+                case "\\": out += "\\\\"
+                default:
+                    if scalar.value < 0x20 {
+                        let hex = String(scalar.value, radix: 16)
+                        out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                    } else {
+                        out.unicodeScalars.append(scalar)
+                    }
+                }
+            }
+            return out + "\""
+        case .array(let items): return "[" + items.map(\.jsonText).joined(separator: ",") + "]"
+        case .object(let members):
+            return "{"
+                + members.keys.sorted().map { WireJSON.string($0).jsonText + ":" + members[$0]!.jsonText }.joined(
+                    separator: ",") + "}"
+        }
+    }
 }
 
 // MARK: - Responses

@@ -1,9 +1,9 @@
-/// A small JSON reader for tokenizer files.
+/// A small JSON reader for tokenizer files (and, in KilnSampling, JSON schemas).
 ///
 /// Foundation's JSONSerialization returns `[String: Any]`, whose keys compare by canonical equivalence:
 /// a vocabulary holding both "य़" (U+095F) and "य़" (U+092F U+093C) loses one of them (Gemma 3 has 434
 /// such pairs). Objects here keep every member, in file order, with its exact scalars.
-enum JSONValue: Sendable {
+public enum JSONValue: Sendable {
     case null
     case bool(Bool)
     case number(Double)
@@ -11,7 +11,7 @@ enum JSONValue: Sendable {
     case array([JSONValue])
     case object([(key: String, value: JSONValue)])
 
-    static func parse(_ bytes: [UInt8]) throws(TokenizerError) -> JSONValue {
+    public static func parse(_ bytes: [UInt8]) throws(TokenizerError) -> JSONValue {
         var parser = JSONParser(bytes: bytes)
         let value = try parser.value()
         parser.skipSpace()
@@ -20,21 +20,21 @@ enum JSONValue: Sendable {
     }
 
     /// A member of an object by key (first match); nil for absent keys and non-objects.
-    subscript(key: String) -> JSONValue? {
+    public subscript(key: String) -> JSONValue? {
         guard case .object(let members) = self else { return nil }
         return members.first { $0.key.utf8.elementsEqual(key.utf8) }?.value
     }
 
-    var string: String? { if case .string(let s) = self { s } else { nil } }
-    var bool: Bool? { if case .bool(let b) = self { b } else { nil } }
-    var array: [JSONValue]? { if case .array(let a) = self { a } else { nil } }
-    var members: [(key: String, value: JSONValue)]? { if case .object(let m) = self { m } else { nil } }
-    var int: Int? {
+    public var string: String? { if case .string(let s) = self { s } else { nil } }
+    public var bool: Bool? { if case .bool(let b) = self { b } else { nil } }
+    public var array: [JSONValue]? { if case .array(let a) = self { a } else { nil } }
+    public var members: [(key: String, value: JSONValue)]? { if case .object(let m) = self { m } else { nil } }
+    public var int: Int? {
         guard case .number(let d) = self, d == d.rounded(), abs(d) < 1e15 else { return nil }
         return Int(d)
     }
-    var number: Double? { if case .number(let d) = self { d } else { nil } }
-    var isNull: Bool { if case .null = self { true } else { false } }
+    public var number: Double? { if case .number(let d) = self { d } else { nil } }
+    public var isNull: Bool { if case .null = self { true } else { false } }
 }
 
 private struct JSONParser {

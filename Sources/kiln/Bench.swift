@@ -39,6 +39,16 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Activation precision: fast (8-bit, integer kernels) or reference (float32).")
     var precision: String = "fast"
 
+    @Option(
+        help: """
+            With --concurrency: also run each level with every stream constrained to this regex (it should never \
+            force an end, since the streams ignore end-of-sequence).
+            """)
+    var constraintRegex: String?
+
+    @Option(help: "Time compiling the JSON Schema in this file (fresh compiler each time, -r times) and exit.")
+    var compileSchema: String?
+
     @Flag(help: "Print llama-bench's JSON (a list of objects with n_prompt, n_gen, n_threads, avg_ts, stddev_ts).")
     var json = false
 
@@ -68,6 +78,10 @@ struct Bench: AsyncParsableCommand {
             try TimeToReady.run(model: model, threads: threads, repetitions: repetitions)
             return
         }
+        if let compileSchema {
+            try timeCompilation(schemaFile: compileSchema)
+            return
+        }
         if let concurrency {
             try await runEngine(levels: concurrency)
             return
@@ -83,7 +97,8 @@ struct Bench: AsyncParsableCommand {
         let loaded = try reportingErrors { try LoadedModel.load(model, threads: threads) }
         let results = try await EngineBench.run(
             model: loaded, levels: levels, promptTokens: max(prompt, 1), generateTokens: max(gen, 1),
-            kvCacheBytes: 1 << 30, precision: Precision(rawValue: precision)!)
+            kvCacheBytes: 1 << 30, precision: Precision(rawValue: precision)!,
+            constraint: constraintRegex.map { .regex($0) }, repetitions: constraintRegex == nil ? 1 : repetitions)
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -91,6 +106,58 @@ struct Bench: AsyncParsableCommand {
         } else {
             print(EngineBench.table(results))
         }
+    }
+
+    /// Compile time of a schema: parse, grammar, automaton start state; then the first mask (the start state's
+    /// allowed tokens, one vocabulary-trie walk).
+    func timeCompilation(schemaFile: String) throws {
+        let text = try String(contentsOfFile: schemaFile, encoding: .utf8)
+        let loaded = try reportingErrors { try LoadedModel.load(model, threads: threads) }
+        let vocabulary = TokenVocabulary(tokenizer: loaded.tokenizer, endOfSequence: loaded.stopTokenIDs.sorted())
+        var compile: [Double] = []
+        var firstMask: [Double] = []
+        var walkMasks: [Double] = []  // cold masks along a 32-token walk (lowest allowed id each step)
+        var warmSteps: [Double] = []  // the same walk again: cached mask, applied to logits, then the token accepted
+        var logits = [Float](repeating: 0, count: loaded.transformer.config.vocabularySize)
+        for _ in 0..<max(repetitions, 1) {
+            let compiler = ConstraintCompiler(vocabulary: vocabulary)
+            let start = DispatchTime.now()
+            let compiled = try reportingErrors { try compiler.compile(.jsonSchema(text)) }
+            compile.append(seconds(since: start))
+            let maskStart = DispatchTime.now()
+            var matcher = compiled.makeMatcher()
+            var allowed = matcher.allowedTokens()
+            firstMask.append(seconds(since: maskStart))
+            var walk: [Int32] = []
+            for _ in 0..<32 {
+                let candidates = (0..<Int32(vocabulary.size))
+                guard let next = candidates.first(where: { allowed.allows($0) && !vocabulary.endOfSequence.contains($0) })
+                else { break }
+                matcher.accept(next)
+                walk.append(next)
+                let start = DispatchTime.now()
+                allowed = matcher.allowedTokens()
+                walkMasks.append(seconds(since: start))
+            }
+            var again = compiled.makeMatcher()
+            let warmStart = DispatchTime.now()
+            for token in walk {
+                let mask = again.allowedTokens()
+                logits.withUnsafeMutableBufferPointer { mask.apply(to: $0) }
+                again.accept(token)
+            }
+            warmSteps.append(seconds(since: warmStart) / Double(max(walk.count, 1)))
+        }
+        let median = { (v: [Double]) in v.sorted()[v.count / 2] * 1000 }
+        print(
+            String(
+                format:
+                    "schema %@: compile %.2f ms (median of %d), first mask %.2f ms; "
+                    + "cold masks along a 32-token walk: mean %.2f ms, max %.2f ms; "
+                    + "warm mask + apply + advance: %.1f µs per token; vocabulary %d tokens",
+                schemaFile, median(compile), compile.count, median(firstMask),
+                walkMasks.reduce(0, +) / Double(max(walkMasks.count, 1)) * 1000, (walkMasks.max() ?? 0) * 1000,
+                median(warmSteps) * 1000, vocabulary.size))
     }
 
     func runSingleStream() throws {

@@ -7,6 +7,8 @@ import KilnSampling
 /// `promptTokens` tokens generating `generateTokens` tokens past any end token.
 struct EngineBenchResult: Codable {
     var concurrency: Int
+    /// Whether each stream was under the structured-output constraint.
+    var constrained = false
     var promptTokens: Int
     var generatedTokens: Int
     var seconds: Double
@@ -20,7 +22,7 @@ struct EngineBenchResult: Codable {
 enum EngineBench {
     static func run(
         model: LoadedModel, levels: [Int], promptTokens: Int, generateTokens: Int, kvCacheBytes: Int,
-        precision: Precision
+        precision: Precision, constraint: ConstraintSpec? = nil, repetitions: Int = 1
     ) async throws -> [EngineBenchResult] {
         let maxLevel = levels.max() ?? 1
         let engine = try Engine(
@@ -31,14 +33,18 @@ enum EngineBench {
         defer { Task { await engine.shutdown(drain: false) } }
         let parameters = try SamplingRequest(ignoreEOS: true, maxNewTokens: generateTokens).validate()
         let vocabulary = Int32(model.transformer.config.vocabularySize)
+        let compiled = try constraint.map { try engine.constraints.compile($0) }
         var results: [EngineBenchResult] = []
-        for level in levels {
+        // With a constraint, each level runs unconstrained then constrained; repetitions interleave, and the run
+        // with the median aggregate rate of each configuration is reported (the machine may be shared).
+        let configurations = levels.flatMap { l in compiled == nil ? [(l, false)] : [(l, false), (l, true)] }
+        for (level, constrained) in (0..<max(repetitions, 1)).flatMap({ _ in configurations }) {
             // Distinct pseudo-random prompts: no stream shares a prefix with another.
             var generator = SplitMix64(seed: UInt64(level))
             let requests = (0..<level).map { _ in
                 GenerationRequest(
                     promptTokens: (0..<promptTokens).map { _ in Int32(generator.next() % UInt64(vocabulary - 256)) + 200 },
-                    parameters: parameters)
+                    parameters: parameters, constraint: constrained ? compiled : nil)
             }
             let start = DispatchTime.now()
             let streams = try await withThrowingTaskGroup(of: (Double, Double, Double, Int).self) { group in
@@ -66,25 +72,43 @@ enum EngineBench {
             let decodeRates = streams.map { s in s.3 > 1 && s.1 > s.0 ? Double(s.3 - 1) / (s.1 - s.0) : 0 }
             results.append(
                 EngineBenchResult(
-                    concurrency: level, promptTokens: promptTokens, generatedTokens: generated, seconds: wall,
+                    concurrency: level, constrained: constrained, promptTokens: promptTokens,
+                    generatedTokens: generated, seconds: wall,
                     aggregateTokensPerSecond: Double(generated) / wall,
                     perStreamDecodeTokensPerSecond: decodeRates.reduce(0, +) / Double(max(decodeRates.count, 1)),
                     meanTimeToFirstTokenSeconds: streams.reduce(0) { $0 + $1.0 } / Double(max(streams.count, 1))))
         }
-        return results
+        return configurations.map { (level, constrained) in
+            let runs = results.filter { $0.concurrency == level && $0.constrained == constrained }.sorted {
+                $0.aggregateTokensPerSecond < $1.aggregateTokensPerSecond
+            }
+            return runs[runs.count / 2]
+        }
     }
 
     static func table(_ results: [EngineBenchResult]) -> String {
-        var lines = ["| concurrency | prompt | generated | aggregate tok/s | per-stream decode tok/s | mean TTFT s |"]
-        lines.append("|---:|---:|---:|---:|---:|---:|")
+        var lines = [
+            "| concurrency | constrained | prompt | generated | aggregate tok/s | per-stream decode tok/s | mean TTFT s |"
+        ]
+        lines.append("|---:|:---:|---:|---:|---:|---:|---:|")
         for r in results {
             lines.append(
                 String(
-                    format: "| %d | %d | %d | %.1f | %.1f | %.3f |", r.concurrency, r.promptTokens, r.generatedTokens,
+                    format: "| %d | %@ | %d | %d | %.1f | %.1f | %.3f |", r.concurrency, r.constrained ? "yes" : "no",
+                    r.promptTokens, r.generatedTokens,
                     r.aggregateTokensPerSecond, r.perStreamDecodeTokensPerSecond, r.meanTimeToFirstTokenSeconds))
         }
-        if let base = results.first(where: { $0.concurrency == 1 }) {
-            for r in results where r.concurrency > 1 {
+        for r in results where r.constrained {
+            if let plain = results.first(where: { $0.concurrency == r.concurrency && !$0.constrained }) {
+                lines.append(
+                    String(
+                        format: "concurrency %d constrained: aggregate %.1f%% of unconstrained, per-token time +%.1f%%",
+                        r.concurrency, 100 * r.aggregateTokensPerSecond / plain.aggregateTokensPerSecond,
+                        100 * (plain.perStreamDecodeTokensPerSecond / r.perStreamDecodeTokensPerSecond - 1)))
+            }
+        }
+        if let base = results.first(where: { $0.concurrency == 1 && !$0.constrained }) {
+            for r in results where r.concurrency > 1 && !r.constrained {
                 lines.append(
                     String(
                         format: "concurrency %d: %.2f× the single-stream aggregate rate", r.concurrency,

@@ -36,12 +36,31 @@ struct Generate: ParsableCommand {
     @Flag(help: "Keep generating past end-of-sequence tokens.")
     var ignoreEOS = false
 
+    @Option(help: "Constrain the output to JSON valid against the JSON Schema in this file.")
+    var jsonSchema: String?
+
+    @Option(help: "Constrain the output to match this regular expression in full.")
+    var regex: String?
+
+    @Option(help: "Constrain the output to the GBNF grammar (llama.cpp notation, start rule `root`) in this file.")
+    var grammar: String?
+
+    @Flag(help: "Constrain the output to one JSON value.")
+    var json = false
+
     @Option(name: .shortAndLong, help: "Compute threads (default: the machine's cores).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
     func validate() throws {
         guard maxNewTokens >= 0 else { throw ValidationError("--max-new-tokens must be ≥ 0") }
         guard threads >= 1, threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
+        let constraints = [jsonSchema != nil, regex != nil, grammar != nil, json].filter { $0 }.count
+        guard constraints <= 1 else {
+            throw ValidationError("give at most one of --json-schema, --regex, --grammar, --json")
+        }
+        guard constraints == 0 || !ignoreEOS else {
+            throw ValidationError("--ignore-eos cannot be used with a constraint")
+        }
         do {
             _ = try samplingParameters()
         } catch {
@@ -83,6 +102,11 @@ struct Generate: ParsableCommand {
         var detokenizer = StreamingDetokenizer(tokenizer: tokenizer, skipSpecialTokens: true)
         let stdout = FileHandle.standardOutput
         let stops = loaded.stopTokenIDs
+        var matcher = try constraintSpec().map { spec in
+            let compiler = ConstraintCompiler(
+                vocabulary: TokenVocabulary(tokenizer: tokenizer, endOfSequence: stops.sorted()))
+            return try reportingErrors { try compiler.compile(spec) }.makeMatcher()
+        }
 
         let promptStart = DispatchTime.now()
         var logits = try reportingErrors { try transformer.forward(promptIDs, cache: cache) }
@@ -90,8 +114,12 @@ struct Generate: ParsableCommand {
         let generationStart = DispatchTime.now()
         var generated = 0
         while generated < maxNewTokens {
-            let next = try reportingErrors { try logits.withUnsafeBufferPointer { try sampler.sample(logits: $0) }.id }
+            let mask = matcher?.allowedTokens()
+            let next = try reportingErrors {
+                try logits.withUnsafeBufferPointer { try sampler.sample(logits: $0, mask: mask) }.id
+            }
             if !ignoreEOS && stops.contains(next) { break }
+            matcher?.accept(next)
             generated += 1
             let text = detokenizer.next(next)
             if !text.isEmpty { stdout.write(Data(text.utf8)) }
@@ -107,6 +135,24 @@ struct Generate: ParsableCommand {
                 format: "prompt: %d tokens in %.2f s (%.1f tokens/s); generation: %d tokens in %.2f s (%.1f tokens/s); %d threads",
                 promptIDs.count, promptSeconds, Double(promptIDs.count) / max(promptSeconds, 1e-9), generated,
                 generationSeconds, Double(generated) / max(generationSeconds, 1e-9), threads))
+    }
+}
+
+extension Generate {
+    /// The constraint the options ask for, reading files as needed.
+    func constraintSpec() throws -> ConstraintSpec? {
+        func read(_ path: String) throws -> String {
+            do {
+                return try String(contentsOfFile: path, encoding: .utf8)
+            } catch {
+                printError("error: cannot read \(path): \(error.localizedDescription)")
+                throw ExitCode(1)
+            }
+        }
+        if let jsonSchema { return .jsonSchema(try read(jsonSchema)) }
+        if let grammar { return .grammar(try read(grammar)) }
+        if let regex { return .regex(regex) }
+        return json ? .anyJSON : nil
     }
 }
 

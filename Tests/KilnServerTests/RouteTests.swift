@@ -187,7 +187,9 @@ import Testing
         (#"{"inputs":"a","parameters":{"best_of":2}}"#, "you must use sampling when `best_of` is > 1"),
         (#"{"inputs":"a","parameters":{"best_of":2,"do_sample":true,"seed":1}}"#, "`seed` must not be set when `best_of` > 1"),
         (#"{"inputs":"a","parameters":{"best_of":3,"do_sample":true}}"#, "`best_of` must be > 0 and <= 2. Given: 3"),
-        (#"{"inputs":"a","parameters":{"grammar":{"type":"json","value":{}}}}"#, "grammar is not supported"),
+        (#"{"inputs":"a","parameters":{"grammar":{"type":"json","value":{"not":{}}}}}"#, "grammar is not valid: not supported: JSON Schema keyword 'not'"),
+        (#"{"inputs":"a","parameters":{"grammar":{"type":"regex","value":"(a"}}}"#, "grammar is not valid: invalid regex"),
+        (#"{"inputs":"a","parameters":{"grammar":{"type":"xml","value":"a"}}}"#, "grammar is not valid: type must be"),
         (#"{"inputs":"a","parameters":{"watermark":true}}"#, "`watermark` is not supported"),
         (#"{"inputs":"a","parameters":{"adapter_id":"x"}}"#, "`adapter_id` is not supported"),
     ]
@@ -205,6 +207,24 @@ import Testing
             let long = String(repeating: "word ", count: 600)
             let r = try await Self.post(client, "/generate", #"{"inputs":"\#(long)"}"#)
             #expect((try Self.object(r)["error"] as? String)?.contains("`inputs` must have less than 511 tokens") == true)
+        }
+    }
+
+    /// The `grammar` parameter constrains the text, and generation ends by itself when the match is complete.
+    @Test func grammarConstrainsTheOutput() async throws {
+        guard let app = try Self.app() else { return }
+        try await app.test(.router) { client in
+            for (grammar, pattern) in [
+                (#"{"type":"regex","value":"[0-9]{2,4}( apples)?"}"#, "[0-9]{2,4}( apples)?"),
+                (#"{"type":"json","value":{"type":"object","properties":{"n":{"type":"integer","minimum":3,"maximum":7}},"required":["n"]}}"#,
+                 #"\{"n":[3-7]\}"#),
+            ] {
+                let body = #"{"inputs":"I counted","parameters":{"max_new_tokens":30,"details":true,"grammar":\#(grammar)}}"#
+                let r = try Self.object(try await Self.post(client, "/generate", body))
+                let text = try #require(r["generated_text"] as? String, "\(r)")
+                #expect(text.wholeMatch(of: try Regex(pattern)) != nil, "\(text)")
+                #expect((r["details"] as? [String: Any])?["finish_reason"] as? String == "eos_token", "\(r)")
+            }
         }
     }
 
