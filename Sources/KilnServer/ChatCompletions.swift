@@ -18,7 +18,9 @@ extension Handlers {
             counted = ready
             ready.metrics.requestReceived()
             let plan = try ChatPlan(body, raw: raw, ready: ready, config: state.config)
-            let requests = plan.parameters.map { GenerationRequest(promptTokens: plan.prompt, parameters: $0) }
+            let requests = plan.parameters.map {
+                GenerationRequest(promptTokens: plan.prompt, parameters: $0, constraint: plan.constraint)
+            }
             let chunker = ChatChunker(
                 id: OpenAIReply.id("chatcmpl-"), created: Int(Date().timeIntervalSince1970), model: servedModel,
                 fingerprint: systemFingerprint, choices: requests.count, includeUsage: plan.includeUsage,
@@ -47,11 +49,14 @@ struct ChatPlan {
     var toolNames: Set<String>
     var logprobs: Bool
     var includeUsage: Bool
+    /// `response_format` json_object / json_schema, compiled; nil for text.
+    var constraint: CompiledConstraint?
 
     init(_ body: ChatCompletionRequest, raw: Value, ready: ServerState.Ready, config: ServerConfig) throws(OpenAIError)
     {
         let object = raw.objectValue ?? OrderedObject()
-        try OpenAIGate.responseFormat(try ResponseFormat(object["response_format"]))
+        constraint = try OpenAIGate.responseFormat(
+            try ResponseFormat(object["response_format"]), compiler: ready.validator.constraints)
         guard !body.messages.isEmpty else { throw .invalid("`messages` cannot be empty", param: "messages") }
         guard let template = ready.chatTemplate else {
             throw .invalid("this model has no chat template; use /v1/completions", param: "messages")

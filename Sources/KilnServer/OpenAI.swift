@@ -101,21 +101,23 @@ struct OpenAIError: Error, Sendable {
     }
 }
 
-/// Requests that are valid but ask for a feature Kiln does not have yet, turned away in one place each.
+/// `response_format` → a compiled constraint (nil for text), through the same compiler and cache as TGI's
+/// `grammar`; a schema Kiln cannot compile is a 422 naming the keyword or limit.
 enum OpenAIGate {
-    /// Structured output is not wired in yet: `json_object` and `json_schema` are a 422 naming the feature. This
-    /// is the one place to connect the constrained decoder; `text` passes.
-    static func responseFormat(_ format: ResponseFormat) throws(OpenAIError) {
+    static func responseFormat(_ format: ResponseFormat, compiler: ConstraintCompiler) throws(OpenAIError)
+        -> CompiledConstraint?
+    {
+        let spec: ConstraintSpec
         switch format {
-        case .text: return
-        case .jsonObject:
-            throw .unsupported(
-                "`response_format` {\"type\": \"json_object\"} is not supported: structured output is not available",
-                param: "response_format")
-        case .jsonSchema(let name, _, _):
-            throw .unsupported(
-                "`response_format` {\"type\": \"json_schema\"} (\(name)) is not supported: structured output is not available",
-                param: "response_format")
+        case .text: return nil
+        case .jsonObject: spec = .jsonObject
+        case .jsonSchema(_, let schema?, _): spec = .jsonSchema(OpenAIJSON.text(schema))
+        case .jsonSchema(_, nil, _): spec = .jsonObject
+        }
+        do throws(ConstraintError) {
+            return try compiler.compile(spec)
+        } catch {
+            throw .unsupported("`response_format` cannot be served: \(error.description)", param: "response_format")
         }
     }
 }

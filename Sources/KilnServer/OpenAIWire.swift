@@ -160,8 +160,7 @@ struct CompletionRequest: Decodable, Sendable {
     }
 }
 
-/// `response_format`, typed. Only `text` is served today; `OpenAIGate.responseFormat` is the one place that
-/// turns the JSON forms away until structured output is wired in.
+/// `response_format`, typed; `OpenAIGate.responseFormat` compiles the JSON forms into a constraint.
 enum ResponseFormat: Sendable, Equatable {
     case text
     case jsonObject

@@ -111,8 +111,9 @@ def test_errors_are_typed(server):
     assert e.value.body["param"] == "temperature" and e.value.body["type"] == "invalid_request_error"
     with pytest.raises(openai.UnprocessableEntityError) as e:
         c.chat.completions.create(model="smollm2", messages=CHAT, max_tokens=4,
-                                  response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {}}})
-    assert "response_format" in e.value.message
+                                  response_format={"type": "json_schema",
+                                                   "json_schema": {"name": "x", "schema": {"not": {}}}})
+    assert "response_format" in e.value.message and "not" in e.value.message
     with pytest.raises(openai.UnprocessableEntityError):
         c.completions.create(model="smollm2", prompt="x", suffix="y", max_tokens=2)
     with pytest.raises(openai.BadRequestError):
@@ -178,3 +179,31 @@ def test_tool_call_round_trip(qwen_server):
     assert final.choices[0].finish_reason in ("stop", "length")
     assert not final.choices[0].message.tool_calls
     assert "18" in final.choices[0].message.content
+
+
+PERSON = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 20},
+                                           "age": {"type": "integer", "minimum": 0, "maximum": 120},
+                                           "languages": {"type": "array", "items": {"enum": ["en", "fr", "de"]},
+                                                         "minItems": 1, "maxItems": 3}},
+          "required": ["name", "age", "languages"], "additionalProperties": False}
+
+
+def test_response_format_json_schema_and_json_object(server):
+    import jsonschema
+    c = client(server)
+    messages = [{"role": "user", "content": "Describe a person as JSON."}]
+    for seed in (1, 2, 3):
+        reply = c.chat.completions.create(
+            model="smollm2", messages=messages, max_tokens=120, seed=seed, temperature=0.9,
+            response_format={"type": "json_schema", "json_schema": {"name": "person", "schema": PERSON,
+                                                                    "strict": True}})
+        choice = reply.choices[0]
+        assert choice.finish_reason == "stop", choice
+        jsonschema.validate(json.loads(choice.message.content), PERSON)
+    streamed = "".join(chunk.choices[0].delta.content or "" for chunk in c.chat.completions.create(
+        model="smollm2", messages=messages, max_tokens=120, temperature=0, stream=True,
+        response_format={"type": "json_object"}) if chunk.choices)
+    whole = c.chat.completions.create(model="smollm2", messages=messages, max_tokens=120, temperature=0,
+                                      response_format={"type": "json_object"}).choices[0].message.content
+    assert streamed == whole
+    assert isinstance(json.loads(whole), dict)
