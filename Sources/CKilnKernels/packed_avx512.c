@@ -4,7 +4,9 @@
 // products (4 for Q6_K), one int→float convert and one FMA with the 16 block scales d_w·d_x; offsets (Q4_1's m,
 // Q4_0's -8·d, Q8_0's -128·d of its biased quants, K-quant mins, Q6_K's -32) cost one more FMA per group against
 // the activation block sums. One call handles 1-4 tokens per row: during prefill each group is unpacked once for
-// up to four tokens.
+// up to four tokens, and the 32-value block formats take two rows at a time so that each activation load feeds two
+// products. Every (row, token) result is computed by the same float operations in the same order whichever rows
+// and tokens share its call, so outputs are batch-invariant.
 #if defined(__x86_64__)
 
 #include "internal.h"
@@ -51,20 +53,117 @@ INLINE void nibble_steps(
     for (int t = 0; t < nt; t++) ia[t] = _mm512_add_epi32(ia[t], ib[t]);
 }
 
-/// Q4_0, Q4_1, Q5_0, Q5_1, Q8_0.
+/// Q4_0, Q4_1, Q5_0, Q5_1, Q8_0: `nr` rows (1 or 2, at p[0], p[1]) against `nt` tokens, out[r * 4 + t]. Two rows
+/// share every activation load. Each (row, token) result takes the same float operations in the same order for
+/// any nr, nt and t0 (the integer sums are exact in any order), so a token's output does not depend on which
+/// rows or tokens share its call: the kernels are batch-invariant.
 INLINE void packed_block32(
+    const uint32_t type, const int nr, const int nt, const uint8_t *const *rows, const kiln_q8_act *a, int64_t t0,
+    int64_t k, float *out) {
+    const int64_t nb = k / 32;
+    const int has_m = type == T_Q4_1 || type == T_Q5_1;
+    const int five = type == T_Q5_0 || type == T_Q5_1;
+    // Few products per step: a second integer chain per output hides the vpdpbusd latency.
+    const int split = nr * nt <= 4;
+    const uint8_t *p[2] = {rows[0], nr > 1 ? rows[1] : rows[0]};
+    const int8_t *xq[4];
+    const float *xd[4], *xs[4];
+    __m512 acc[2][4];
+    for (int t = 0; t < nt; t++) {
+        xq[t] = a->qs32 + (t0 + t) * k;
+        xd[t] = a->d + (t0 + t) * nb;
+        xs[t] = a->s + (t0 + t) * nb;
+        for (int r = 0; r < nr; r++) acc[r][t] = _mm512_setzero_ps();
+    }
+    const __m512i m4 = _mm512_set1_epi8(0x0f), sixteen = _mm512_set1_epi8(16);
+    for (int64_t g = 0; g < nb; g += 16) {
+        const int n = nb - g < 16 ? (int)(nb - g) : 16;
+        const __mmask16 lm = (__mmask16)((1u << n) - 1);
+        const __mmask64 bm = n == 16 ? ~(__mmask64)0 : (((__mmask64)1 << (4 * n)) - 1);
+        const int sv = 4 * n;
+        __m512 dv[2], mv[2];
+        for (int r = 0; r < nr; r++) {
+            dv[r] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lm, p[r]));
+            p[r] += 2 * n;
+            if (has_m) {
+                mv[r] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lm, p[r]));
+                p[r] += 2 * n;
+            } else {
+                mv[r] = _mm512_mul_ps(
+                    dv[r], _mm512_set1_ps(type == T_Q4_0 ? -8.0f : type == T_Q5_0 ? -16.0f : -128.0f));
+            }
+        }
+        const int8_t *xg[4];
+        for (int t = 0; t < nt; t++) xg[t] = xq[t] + g * 32;
+        __m512i ia[2][4], ib[2][4];
+        for (int r = 0; r < nr; r++)
+            for (int t = 0; t < nt; t++) ia[r][t] = ib[r][t] = _mm512_setzero_si512();
+        if (type == T_Q8_0) {
+            for (int i = 0; i < 8; i++) {
+                __m512i w[2];
+                for (int r = 0; r < nr; r++) w[r] = _mm512_maskz_loadu_epi8(bm, p[r] + i * sv);
+                for (int t = 0; t < nt; t++) {
+                    const __m512i x = _mm512_maskz_loadu_epi8(bm, xg[t] + i * sv);
+                    for (int r = 0; r < nr; r++) {
+                        if (split && (i & 1)) ib[r][t] = _mm512_dpbusd_epi32(ib[r][t], w[r], x);
+                        else ia[r][t] = _mm512_dpbusd_epi32(ia[r][t], w[r], x);
+                    }
+                }
+            }
+            for (int r = 0; r < nr; r++) p[r] += 32 * n;
+        } else {
+            for (int j = 0; j < 4; j++) {
+                __m512i lo[2], hi[2];
+                for (int r = 0; r < nr; r++) {
+                    const __m512i v = _mm512_maskz_loadu_epi8(bm, p[r] + j * sv);
+                    lo[r] = _mm512_and_si512(v, m4);
+                    hi[r] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+                    if (five) {
+                        const uint8_t *masks = p[r] + 16 * n;
+                        lo[r] = _mm512_mask_add_epi8(lo[r], load_mask(masks + 16 * j), lo[r], sixteen);
+                        hi[r] = _mm512_mask_add_epi8(hi[r], load_mask(masks + 16 * j + 8), hi[r], sixteen);
+                    }
+                }
+                for (int t = 0; t < nt; t++) {
+                    const __m512i xl = _mm512_maskz_loadu_epi8(bm, xg[t] + (2 * j) * sv);
+                    const __m512i xh = _mm512_maskz_loadu_epi8(bm, xg[t] + (2 * j + 1) * sv);
+                    for (int r = 0; r < nr; r++) {
+                        ia[r][t] = _mm512_dpbusd_epi32(ia[r][t], lo[r], xl);
+                        if (split) ib[r][t] = _mm512_dpbusd_epi32(ib[r][t], hi[r], xh);
+                        else ia[r][t] = _mm512_dpbusd_epi32(ia[r][t], hi[r], xh);
+                    }
+                }
+            }
+            for (int r = 0; r < nr; r++) p[r] += 16 * n + (five ? 64 : 0);
+        }
+        for (int t = 0; t < nt; t++) {
+            const __m512 xdv = _mm512_maskz_loadu_ps(lm, xd[t] + g), xsv = _mm512_maskz_loadu_ps(lm, xs[t] + g);
+            for (int r = 0; r < nr; r++) {
+                const __m512i sum = split ? _mm512_add_epi32(ia[r][t], ib[r][t]) : ia[r][t];
+                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dv[r], xdv), acc[r][t]);
+                acc[r][t] = _mm512_fmadd_ps(mv[r], xsv, acc[r][t]);
+            }
+        }
+    }
+    for (int r = 0; r < nr; r++)
+        for (int t = 0; t < nt; t++) out[r * 4 + t] = hsum(acc[r][t]);
+}
+
+/// One row of Q4_0, Q4_1, Q5_0, Q5_1 or Q8_0 against 1-4 tokens (decode's case): the arithmetic of
+/// packed_block32 for each token, in the loop shape that streams a single row fastest.
+INLINE void packed_block32_one(
     const uint32_t type, const int nt, const uint8_t *p, const kiln_q8_act *a, int64_t t0, int64_t k, float *out) {
     const int64_t nb = k / 32;
     const int has_m = type == T_Q4_1 || type == T_Q5_1;
     const int five = type == T_Q5_0 || type == T_Q5_1;
     const int8_t *xq[4];
     const float *xd[4], *xs[4];
-    __m512 acc[4], oacc[4];
+    __m512 acc[4];
     for (int t = 0; t < nt; t++) {
         xq[t] = a->qs32 + (t0 + t) * k;
         xd[t] = a->d + (t0 + t) * nb;
         xs[t] = a->s + (t0 + t) * nb;
-        acc[t] = oacc[t] = _mm512_setzero_ps();
+        acc[t] = _mm512_setzero_ps();
     }
     for (int64_t g = 0; g < nb; g += 16) {
         const int n = nb - g < 16 ? (int)(nb - g) : 16;
@@ -84,7 +183,6 @@ INLINE void packed_block32(
         const int8_t *xg[4];
         for (int t = 0; t < nt; t++) {
             sc[t] = _mm512_mul_ps(dv, _mm512_maskz_loadu_ps(lm, xd[t] + g));
-            oacc[t] = _mm512_fmadd_ps(mv, _mm512_maskz_loadu_ps(lm, xs[t] + g), oacc[t]);
             xg[t] = xq[t] + g * 32;
         }
         __m512i ia[4];
@@ -105,9 +203,12 @@ INLINE void packed_block32(
             nibble_steps(nt, p, five ? p + 16 * n : NULL, sv, bm, xg, ia);
             p += 16 * n + (five ? 64 : 0);
         }
-        for (int t = 0; t < nt; t++) acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia[t]), sc[t], acc[t]);
+        for (int t = 0; t < nt; t++) {
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia[t]), sc[t], acc[t]);
+            acc[t] = _mm512_fmadd_ps(mv, _mm512_maskz_loadu_ps(lm, xs[t] + g), acc[t]);
+        }
     }
-    for (int t = 0; t < nt; t++) out[t] = hsum(acc[t]) + hsum(oacc[t]);
+    for (int t = 0; t < nt; t++) out[t] = hsum(acc[t]);
 }
 
 /// Q4_K and Q5_K: lanes are 32-value sub-blocks, a group is up to two super-blocks.
@@ -199,45 +300,71 @@ INLINE void packed_q6_k(const int nt, const uint8_t *p, const kiln_q8_act *a, in
     for (int t = 0; t < nt; t++) out[t] = hsum(acc[t]) - 32 * hsum(oacc[t]);
 }
 
+INLINE int is_block32(uint32_t type) { return type != T_Q4_K && type != T_Q5_K && type != T_Q6_K; }
+
+/// Rows rows[0 ..< nr] against tokens t0 ..< t0 + nt into out[r * 4 + t]; nr is 2 only for 32-value block formats.
 INLINE void packed_any(
-    const uint32_t type, const int nt, const uint8_t *row, const kiln_q8_act *a, int64_t t0, int64_t k, float *out) {
+    const uint32_t type, const int nr, const int nt, const uint8_t *const *rows, const kiln_q8_act *a, int64_t t0,
+    int64_t k, float *out) {
     switch (type) {
-    case T_Q4_K: packed_q45_k(0, nt, row, a, t0, k, out); break;
-    case T_Q5_K: packed_q45_k(1, nt, row, a, t0, k, out); break;
-    case T_Q6_K: packed_q6_k(nt, row, a, t0, k, out); break;
-    default: packed_block32(type, nt, row, a, t0, k, out); break;
+    case T_Q4_K: packed_q45_k(0, nt, rows[0], a, t0, k, out); break;
+    case T_Q5_K: packed_q45_k(1, nt, rows[0], a, t0, k, out); break;
+    case T_Q6_K: packed_q6_k(nt, rows[0], a, t0, k, out); break;
+    default:
+        if (nr == 1) packed_block32_one(type, nt, rows[0], a, t0, k, out);
+        else packed_block32(type, nr, nt, rows, a, t0, k, out);
+        break;
     }
 }
 
-/// Every row against the tokens, four at a time. Tokens go in tiles whose activations fit in L1 (~32 KiB), and
-/// each tile meets every row before the next: x is then read from L1 and each packed row from L2 once per tile,
-/// instead of all tokens' x streaming from L2 for every row.
+/// Every row against the tokens, four at a time (and two rows at a time for the 32-value block formats). Tokens
+/// go in tiles whose activations fit in L1 (~32 KiB), and each tile meets every row before the next: x is then
+/// read from L1 and each packed row from L2 once per tile, instead of all tokens' x streaming from L2 for every
+/// row. Where a row or token lands in these tiles changes nothing in its result (see packed_block32).
 INLINE void packed_format(
     const uint32_t type, const uint8_t *w, int64_t row_bytes, int64_t r0, int64_t r1, const kiln_q8_act *a,
     int64_t k, int64_t tokens, float *y, int64_t y_stride) {
-    float out[4];
+    float out[8];
     int64_t tile = (32 * 1024 / k) & ~(int64_t)3;
     if (tile < 4) tile = 4;
+    // Decode (one token) streams its rows from DRAM fastest one at a time; with several tokens, pairs of rows
+    // halve the activation loads per product.
+    const int pair = is_block32(type) && tokens > 1;
     for (int64_t t0 = 0; t0 < tokens; t0 += tile) {
         const int64_t t1 = t0 + tile < tokens ? t0 + tile : tokens;
-        for (int64_t r = r0; r < r1; r++) {
-            const uint8_t *row = w + r * row_bytes;
-            if (r + 4 < r1) {  // decode streams rows from DRAM: ask for the rows ahead early
-                const uint8_t *ahead = row + 4 * row_bytes;
-                for (int64_t off = 0; off < row_bytes; off += 64) _mm_prefetch((const char *)(ahead + off), _MM_HINT_T0);
+        for (int64_t r = r0; r < r1;) {
+            const int nr = pair && r + 1 < r1 ? 2 : 1;
+            const uint8_t *rows[2] = {w + r * row_bytes, w + (r + nr - 1) * row_bytes};
+            if (r + nr + 4 <= r1) {  // decode streams rows from DRAM: ask for the rows ahead early
+                const uint8_t *ahead = rows[0] + 4 * row_bytes;
+                for (int64_t off = 0; off < nr * row_bytes; off += 64) _mm_prefetch((const char *)(ahead + off), _MM_HINT_T0);
             }
             int64_t t = t0;
             for (; t + 4 <= t1; t += 4) {
-                packed_any(type, 4, row, a, t, k, out);
-                for (int i = 0; i < 4; i++) y[(t + i) * y_stride + r] = out[i];
+                if (nr == 2) packed_any(type, 2, 4, rows, a, t, k, out);
+                else packed_any(type, 1, 4, rows, a, t, k, out);
+                for (int i = 0; i < nr; i++)
+                    for (int j = 0; j < 4; j++) y[(t + j) * y_stride + r + i] = out[i * 4 + j];
             }
-            switch (t1 - t) {
-            case 3: packed_any(type, 3, row, a, t, k, out); break;
-            case 2: packed_any(type, 2, row, a, t, k, out); break;
-            case 1: packed_any(type, 1, row, a, t, k, out); break;
-            default: break;
+            const int rest = (int)(t1 - t);
+            if (nr == 2) {
+                switch (rest) {
+                case 3: packed_any(type, 2, 3, rows, a, t, k, out); break;
+                case 2: packed_any(type, 2, 2, rows, a, t, k, out); break;
+                case 1: packed_any(type, 2, 1, rows, a, t, k, out); break;
+                default: break;
+                }
+            } else {
+                switch (rest) {
+                case 3: packed_any(type, 1, 3, rows, a, t, k, out); break;
+                case 2: packed_any(type, 1, 2, rows, a, t, k, out); break;
+                case 1: packed_any(type, 1, 1, rows, a, t, k, out); break;
+                default: break;
+                }
             }
-            for (int i = 0; i < t1 - t; i++) y[(t + i) * y_stride + r] = out[i];
+            for (int i = 0; i < nr; i++)
+                for (int j = 0; j < rest; j++) y[(t + j) * y_stride + r + i] = out[i * 4 + j];
+            r += nr;
         }
     }
 }

@@ -15,13 +15,62 @@ extension Attention {
         out: UnsafeMutablePointer<Float>
     ) {
         precondition(headDim % 64 == 0, "attendGroup needs head sizes that are multiples of 64")
+        let rows = KeyRows(table: nil, blockSize: max(count, 1), first: 0, count: count)
         var h0 = 0
         while h0 < heads {
             let n = min(4, heads &- h0)
             quad(
-                queries: queries + h0 &* headDim, heads: n, keys: keys, values: values, stride: stride, count: count,
+                queries: queries + h0 &* headDim, heads: n, keys: keys, values: values, stride: stride, rows: rows,
                 headDim: headDim, scale: scale, scores: scores, out: out + h0 &* headDim)
             h0 &+= n
+        }
+    }
+
+    /// `attendGroup` over positions `first ..< first + count` of a sequence whose positions live in blocks: position
+    /// p is row `blockTable[p / blockSize] · blockSize + p % blockSize` of `keys`/`values`. The keys are visited in
+    /// position order with the same arithmetic as `attendGroup`, so the result is bit-identical to `attendGroup`
+    /// over the same positions laid out contiguously, wherever the blocks are.
+    public static func attendGroupPaged(
+        queries: UnsafePointer<Float>, heads: Int, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+        stride: Int, blockTable: UnsafePointer<Int>, blockSize: Int, first: Int, count: Int, headDim: Int,
+        scale: Float, scores: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>
+    ) {
+        precondition(headDim % 64 == 0, "attendGroupPaged needs head sizes that are multiples of 64")
+        let rows = KeyRows(table: blockTable, blockSize: blockSize, first: first, count: count)
+        var h0 = 0
+        while h0 < heads {
+            let n = min(4, heads &- h0)
+            quad(
+                queries: queries + h0 &* headDim, heads: n, keys: keys, values: values, stride: stride, rows: rows,
+                headDim: headDim, scale: scale, scores: scores, out: out + h0 &* headDim)
+            h0 &+= n
+        }
+    }
+
+    /// Where a sequence's visible positions live: runs of consecutive rows, one per block touched (one run in all
+    /// without a table).
+    struct KeyRows {
+        let table: UnsafePointer<Int>?
+        let blockSize: Int
+        let first: Int
+        let count: Int
+
+        /// Calls `body(j, row, n)` for keys j ..< j + n, which sit in rows row ..< row + n, in order.
+        @inline(__always)
+        func forEachRun(_ body: (Int, Int, Int) -> Void) {
+            guard let table else {
+                body(0, first, count)
+                return
+            }
+            var j = 0
+            var p = first
+            while j < count {
+                let offset = p % blockSize
+                let n = min(blockSize &- offset, count &- j)
+                body(j, table[p / blockSize] &* blockSize &+ offset, n)
+                j &+= n
+                p &+= n
+            }
         }
     }
 
@@ -31,9 +80,10 @@ extension Attention {
     @inline(__always)
     static func quad(
         queries: UnsafePointer<Float>, heads n: Int, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
-        stride: Int, count: Int, headDim: Int, scale: Float, scores s: UnsafeMutablePointer<Float>,
+        stride: Int, rows: KeyRows, headDim: Int, scale: Float, scores s: UnsafeMutablePointer<Float>,
         out: UnsafeMutablePointer<Float>
     ) {
+        let count = rows.count
         let padded = (count &+ 3) & ~3
         let s4 = UnsafeMutableRawPointer(s)
         var c = 0
@@ -42,11 +92,14 @@ extension Attention {
             let q1 = Chunk(queries + ((n > 1 ? headDim : 0) &+ c))
             let q2 = Chunk(queries + ((n > 2 ? 2 &* headDim : 0) &+ c))
             let q3 = Chunk(queries + ((n > 3 ? 3 &* headDim : 0) &+ c))
-            for j in 0..<count {
-                let k = Chunk(keys + (j &* stride &+ c))
-                var d = SIMD4(q0.dot(k), q1.dot(k), q2.dot(k), q3.dot(k))
-                if c > 0 { d += s4.load(fromByteOffset: j &* 16, as: SIMD4<Float>.self) }
-                s4.storeBytes(of: d, toByteOffset: j &* 16, as: SIMD4<Float>.self)
+            rows.forEachRun { j0, row0, n in
+                for i in 0..<n {
+                    let j = j0 &+ i
+                    let k = Chunk(keys + ((row0 &+ i) &* stride &+ c))
+                    var d = SIMD4(q0.dot(k), q1.dot(k), q2.dot(k), q3.dot(k))
+                    if c > 0 { d += s4.load(fromByteOffset: j &* 16, as: SIMD4<Float>.self) }
+                    s4.storeBytes(of: d, toByteOffset: j &* 16, as: SIMD4<Float>.self)
+                }
             }
             c &+= 64
         }
@@ -78,13 +131,15 @@ extension Attention {
         c = 0
         while c < headDim {
             var o0 = Chunk(), o1 = Chunk(), o2 = Chunk(), o3 = Chunk()
-            for j in 0..<count {
-                let v = Chunk(values + (j &* stride &+ c))
-                let p = s4.load(fromByteOffset: j &* 16, as: SIMD4<Float>.self) * inverse
-                o0.add(p[0], v)
-                o1.add(p[1], v)
-                o2.add(p[2], v)
-                o3.add(p[3], v)
+            rows.forEachRun { j0, row0, n in
+                for i in 0..<n {
+                    let v = Chunk(values + ((row0 &+ i) &* stride &+ c))
+                    let p = s4.load(fromByteOffset: (j0 &+ i) &* 16, as: SIMD4<Float>.self) * inverse
+                    o0.add(p[0], v)
+                    o1.add(p[1], v)
+                    o2.add(p[2], v)
+                    o3.add(p[3], v)
+                }
             }
             o0.store(out + c)
             if n > 1 { o1.store(out + (headDim &+ c)) }

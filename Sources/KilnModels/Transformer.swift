@@ -223,9 +223,10 @@ public final class Transformer: @unchecked Sendable {
         let s = scratch
         let group = c.headCount / c.kvHeadCount
         let T = plan.count
-        if c.headDim % 64 == 0, batch.allSatisfy({ $0.blockTable.count == 1 }) {
-            // Every sequence in one block (kiln generate, the reference tests): positions are contiguous, so one
-            // (token, KV head) pair at a time lets the heads of a group share each key and value load.
+        if c.headDim % 64 == 0 {
+            // One (token, KV head) pair at a time lets the heads of a group share each key and value load. The
+            // kernel depends only on the config, never on the batch: a sequence's attention is the same whether it
+            // runs alone, with others, in one block or many.
             pool.parallelFor(T * c.kvHeadCount) { range, thread in
                 let scores = s.scores(thread: thread)
                 for pair in range {
@@ -233,13 +234,15 @@ public final class Transformer: @unchecked Sendable {
                     let kv = pair % c.kvHeadCount
                     let pos = plan.positions[t]
                     let first = window.map { max(0, pos - $0 + 1) } ?? 0
-                    let base = batch[plan.chunks[t]].blockTable[0] * cache.blockSize
-                    let kvOffset = (base + first) * c.kvDim + kv * c.headDim
+                    let kvOffset = kv * c.headDim
                     let head = t * c.qDim + kv * group * c.headDim
-                    Attention.attendGroup(
-                        queries: s.q + head, heads: group, keys: keys + kvOffset, values: values + kvOffset,
-                        stride: c.kvDim, count: pos + 1 - first, headDim: c.headDim, scale: c.attentionScale,
-                        scores: scores, out: s.attn + head)
+                    batch[plan.chunks[t]].blockTable.withUnsafeBufferPointer { table in
+                        Attention.attendGroupPaged(
+                            queries: s.q + head, heads: group, keys: keys + kvOffset, values: values + kvOffset,
+                            stride: c.kvDim, blockTable: table.baseAddress!, blockSize: cache.blockSize, first: first,
+                            count: pos + 1 - first, headDim: c.headDim, scale: c.attentionScale, scores: scores,
+                            out: s.attn + head)
+                    }
                 }
             }
             return

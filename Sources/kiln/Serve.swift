@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import KilnEngine
 import KilnFormats
+import KilnModels
 import KilnScheduling
 import KilnServer
 import Logging
@@ -90,6 +91,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "KV-cache memory, e.g. 512MiB or 2GiB (default 512MiB).")
     var kvCacheMemory: String = "512MiB"
 
+    @Option(help: "Activation precision: fast (8-bit, integer kernels; the default) or reference (float32, slower).")
+    var precision: String = "fast"
+
     @Option(help: "max-utilization (admit eagerly, preempt when full) or guaranteed-no-evict (reserve each request's full budget).")
     var capacityPolicy: String = "max-utilization"
 
@@ -105,6 +109,7 @@ struct Serve: AsyncParsableCommand {
         guard ["max-utilization", "guaranteed-no-evict"].contains(capacityPolicy) else {
             throw ValidationError("--capacity-policy must be max-utilization or guaranteed-no-evict")
         }
+        guard Precision(rawValue: precision) != nil else { throw ValidationError("--precision is fast or reference") }
         for (name, value) in [
             ("--max-concurrent-requests", maxConcurrentRequests), ("--max-best-of", maxBestOf),
             ("--max-batch-size", maxBatchSize), ("--max-batch-prefill-tokens", maxBatchPrefillTokens),
@@ -159,7 +164,8 @@ struct Serve: AsyncParsableCommand {
             maxBatchSize: config.maxBatchSize ?? 32,
             maxBatchTokens: maxBatchPrefillTokens ?? Self.envInt("MAX_BATCH_PREFILL_TOKENS") ?? built?.maxNumTokens ?? 512,
             kvCacheBytes: try Self.bytes(kvCacheMemory),
-            policy: capacityPolicy == "guaranteed-no-evict" ? .guaranteedNoEvict : .maxUtilization)
+            policy: capacityPolicy == "guaranteed-no-evict" ? .guaranteedNoEvict : .maxUtilization,
+            precision: Precision(rawValue: precision) ?? .fast)
         let state = ServerState(config: config, logger: logger)
         let engineService = EngineService(
             state: state, modelPath: modelPath, threads: threads, engineConfig: engineConfig,

@@ -81,6 +81,44 @@ import Testing
         await engine.shutdown()
     }
 
+    /// The engine runs the fast path by default, and what it serves under load is exactly what the model computes
+    /// for each sequence alone through its one-block cache (`kiln generate`'s path: the prompt in one chunk, then
+    /// one token at a time): concurrent requests, chunked prefills (a 40-token step budget splits the prompts) and
+    /// paged blocks of 16 change no token.
+    @Test func concurrentFastPathMatchesTheSingleSequenceForward() async throws {
+        guard let model = try Self.loadModel() else { return }
+        #expect(EngineConfig().precision == .fast)
+        let transformer = model.transformer
+        transformer.precision = .fast
+        let prompts = Self.prompts.prefix(8).map { model.tokenizer.encode($0) }
+        let lengths = prompts.indices.map { 6 + (3 * $0) % 11 }
+        var direct: [[Int32]] = []
+        for (prompt, n) in zip(prompts, lengths) {
+            let cache = transformer.makeCache(capacity: prompt.count + n)
+            var logits = try transformer.forward(prompt, cache: cache)
+            var out: [Int32] = []
+            while true {
+                let next = logits.withUnsafeBufferPointer { Sampler.argmax($0) }
+                out.append(next)
+                if out.count == n || model.stopTokenIDs.contains(next) { break }
+                logits = try transformer.forward([next], cache: cache)
+            }
+            direct.append(out)
+        }
+        let engine = try Engine(model: model, config: EngineConfig(maxBatchSize: 8, maxBatchTokens: 40, blockSize: 16))
+        let requests = try zip(prompts, lengths).map { GenerationRequest(promptTokens: $0, parameters: try greedy($1)) }
+        let together = try await withThrowingTaskGroup(of: (Int, [Int32]).self) { group in
+            for (i, r) in requests.enumerated() { group.addTask { (i, try await self.run(engine, r).tokens) } }
+            var out = [[Int32]](repeating: [], count: requests.count)
+            for try await (i, tokens) in group { out[i] = tokens }
+            return out
+        }
+        for i in requests.indices {
+            #expect(together[i] == direct[i], "request \(i): engine \(together[i]) vs forward \(direct[i])")
+        }
+        await engine.shutdown()
+    }
+
     /// The engine publishes its metrics after each step, just after the step's streams end.
     func waitUntilIdle(_ engine: Engine) async throws {
         for _ in 0..<200 where engine.metrics.blocksInUse > 0 || engine.metrics.running > 0 {

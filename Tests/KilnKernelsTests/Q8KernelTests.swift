@@ -108,6 +108,19 @@ struct Q8KernelTests {
                     let stride = rows + 2
                     var y = [Float](repeating: -7, count: tokens * stride)
                     y.withUnsafeMutableBufferPointer { packed.matmul(rows: 1..<(1 + rows), x: q, y: $0.baseAddress!, yStride: stride) }
+                    // Batch invariance: each (row, token) alone — one row, one token — gives the same bits.
+                    let alone = Q8Activations(capacity: 1, maxK: k)
+                    for t in 0..<tokens {
+                        x.withUnsafeBufferPointer { alone.quantize($0.baseAddress! + t * k, tokens: 1, k: k) }
+                        for r in 1..<(1 + rows) {
+                            var single = [Float](repeating: 0, count: stride)  // y[r] for row r
+                            single.withUnsafeMutableBufferPointer {
+                                packed.matmul(rows: r..<(r + 1), x: alone, y: $0.baseAddress!, yStride: stride)
+                            }
+                            let one = single[r]
+                            #expect(one.bitPattern == y[t * stride + r].bitPattern, "\(type) k=\(k) tokens=\(tokens) t=\(t) r=\(r): alone \(one) vs \(y[t * stride + r])")
+                        }
+                    }
                     w.withPointer { base in
                         for t in 0..<tokens {
                             #expect(y[t * stride] == -7 && y[t * stride + rows + 1] == -7, "\(type): wrote outside rows")
