@@ -5,6 +5,6 @@ struct Kiln: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kiln",
         abstract: "Run large language models on the CPU: generate text from GGUF files and Hugging Face checkpoints.",
-        subcommands: [Serve.self, Generate.self, Bench.self, Inspect.self, Tokenize.self, ChatTemplateCommand.self]
+        subcommands: [Serve.self, Generate.self, BenchCommand.self, Inspect.self, Tokenize.self, ChatTemplateCommand.self]
     )
 }
