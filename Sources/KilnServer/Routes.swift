@@ -121,30 +121,36 @@ struct Handlers: Sendable {
 
     func generate(_ request: Request, route: GenerationRoute) async -> Response {
         let arrived = ContinuousClock.now
+        let trace = RequestTrace(route: route, headers: request.headers)
         let ready: ServerState.Ready
         let wire: GenerateRequest
         do {
             ready = try state.ready()
             wire = try await decodeBody(request)
         } catch {
-            return Self.error(ServerError(engine: error))
+            let serverError = ServerError(engine: error)
+            trace.phases(validation: seconds(since: arrived))
+            trace.end(error: serverError)
+            return Self.error(serverError)
         }
         ready.metrics.requestReceived()
         let streaming = route == .generateStream || (route == .compat && wire.stream)
         guard let permit = state.admit() else {
-            return failure(.overloaded, ready: ready, route: route, streaming: streaming)
+            return failure(.overloaded, ready: ready, route: route, streaming: streaming, trace: trace)
         }
         defer { withExtendedLifetime(permit) {} }
         let valid: ValidGenerateRequest
         do throws(ServerError) {
             valid = try ready.validator.validate(wire, streaming: streaming)
         } catch {
-            return failure(error, ready: ready, route: route, streaming: streaming)
+            trace.phases(validation: seconds(since: arrived))
+            return failure(error, ready: ready, route: route, streaming: streaming, trace: trace)
         }
         let validation = seconds(since: arrived)
         if streaming {
             return StreamingReply(
-                state: state, ready: ready, request: valid, route: route, arrived: arrived, validation: validation
+                state: state, ready: ready, request: valid, route: route, arrived: arrived, validation: validation,
+                trace: trace
             ).response(permit: permit)
         }
         do throws(ServerError) {
@@ -156,20 +162,28 @@ struct Handlers: Sendable {
                 inference: completion?.inferenceSeconds ?? 0, timeToFirstToken: best.firstToken,
                 promptTokens: valid.promptTokens.count, generatedTokens: best.tokens.count,
                 maxNewTokens: valid.parameters.maxNewTokens)
+            trace.phases(
+                validation: validation, queue: completion?.queueSeconds, firstToken: best.firstToken,
+                inference: completion?.inferenceSeconds, promptTokens: valid.promptTokens.count,
+                generatedTokens: best.tokens.count)
+            trace.end()
             ready.metrics.succeeded(timings)
             RequestLog.finished(state.logger, route: route, timings: timings, reason: completion?.reason.rawValue)
             var response = route == .compat ? Self.json([reply], status: .ok) : Self.json(reply, status: .ok)
             addTimingHeaders(&response.headers, timings, characters: valid.inputs.count)
             return response
         } catch {
-            return failure(error, ready: ready, route: route, streaming: false)
+            trace.phases(validation: validation)
+            return failure(error, ready: ready, route: route, streaming: false, trace: trace)
         }
     }
 
     /// Counts and logs a failed request, then answers it: an HTTP error status, or, on a stream, TGI's error event
     /// on a 200 response.
-    func failure(_ error: ServerError, ready: ServerState.Ready, route: GenerationRoute, streaming: Bool) -> Response
-    {
+    func failure(
+        _ error: ServerError, ready: ServerState.Ready, route: GenerationRoute, streaming: Bool, trace: RequestTrace
+    ) -> Response {
+        trace.end(error: error)
         ready.metrics.failed(error)
         RequestLog.failed(state.logger, route: route, error: error)
         guard streaming else { return Self.error(error) }
