@@ -5,11 +5,16 @@
 # with the highest output throughput is kept. Writes docs/bench-serve/{kiln,llamacpp}-cN.json, chart.svg and
 # results.md (the table).
 #
+# llama-cpp-python's server runs one request at a time (others wait on its lock); --interrupt_requests False
+# keeps a new request from cutting the running one short (its default).
+#
 # Kiln is measured through TGI's /generate_stream (--backend tgi), llama.cpp through /v1/completions (--backend
 # openai). Both decode greedily with max tokens = --output-len and stop early only at an end-of-sequence token;
 # prompts are random common words tokenized to exactly --input-len tokens by each server's own tokenizer endpoint.
 #
-# usage: scripts/bench_serve_vs_llamacpp.sh [-t THREADS] [-c 1,4,8,16] [-r ROUNDS] [-i 128] [-o 128] [MODEL.gguf]
+# usage: scripts/bench_serve_vs_llamacpp.sh [-t THREADS] [-c 1,4,8,16] [-r ROUNDS] [-i 128] [-o 128] [-p PER]
+#                                          [MODEL.gguf]
+#        (-p: requests per run = PER x concurrency, at least 8; default 4)
 #        scripts/bench_serve_vs_llamacpp.sh --setup    # only install llama-cpp-python[server] into .venv-llamaserver
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,11 +22,13 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv-llamaserver}
 VERSION=0.3.36
 KILN=${KILN:-.build/release/kiln}
+# LLAMA_CPP_LIB_PATH (read by llama-cpp-python) may point at an already built libllama.so to skip the build.
 THREADS=2
 LEVELS=1,4,8,16
 ROUNDS=2
 INPUT=128
 OUTPUT=128
+PER=4
 MODEL=models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
 OUT=docs/bench-serve
 KILN_PORT=${KILN_PORT:-3901}
@@ -42,7 +49,8 @@ while [[ $# -gt 0 ]]; do
         -r) ROUNDS=$2; shift 2 ;;
         -i) INPUT=$2; shift 2 ;;
         -o) OUTPUT=$2; shift 2 ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        -p) PER=$2; shift 2 ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) MODEL=$1; shift ;;
     esac
 done
@@ -68,13 +76,13 @@ wait_ready() { # url path
     --max-batch-size 32 >"$RUNS/kiln.log" 2>&1 &
 PIDS+=($!)
 "$VENV/bin/python" -m llama_cpp.server --model "$MODEL" --n_threads "$THREADS" --n_threads_batch "$THREADS" \
-    --n_ctx 2048 --host 127.0.0.1 --port "$LLAMA_PORT" >"$RUNS/llama.log" 2>&1 &
+    --n_ctx 2048 --interrupt_requests False --host 127.0.0.1 --port "$LLAMA_PORT" >"$RUNS/llama.log" 2>&1 &
 PIDS+=($!)
 wait_ready "http://127.0.0.1:$KILN_PORT" /health
 wait_ready "http://127.0.0.1:$LLAMA_PORT" /v1/models
 
 bench() { # name backend port concurrency round
-    local prompts=$(($4 * 4 > 16 ? $4 * 4 : 16))
+    local prompts=$(($4 * PER > 8 ? $4 * PER : 8))
     "$KILN" bench serve --url "http://127.0.0.1:$3" --backend "$2" --label "$1" --num-prompts "$prompts" \
         --max-concurrency "$4" --input-len "$INPUT" --output-len "$OUTPUT" --seed "$5" \
         --result-file "$RUNS/$1-c$4-r$5.json" | grep -E "Output token throughput|Median TPOT|P99 TPOT"

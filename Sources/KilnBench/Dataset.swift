@@ -37,7 +37,7 @@ public enum BenchDataset {
         director position player record paper space ground form event official matter center couple site project \
         activity star table need court oil situation cost industry figure street image phone data picture practice \
         piece land product doctor wall patient worker news test movie north love support technology step baby \
-        computer type attention film tree source organization hair window evidence population site river garden \
+        computer type attention film tree source organization hair window evidence population site river garden
         """.split(separator: " ").map(String.init)
 
     /// `count` prompts of about `inputTokens` tokens each, from random common words. When `countTokens` can ask

@@ -43,8 +43,13 @@ class Scripted(BaseHTTPRequestHandler):
         prompt = body["inputs"] if tgi else body["prompt"]
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Connection", "close")
+        self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
+
+        def send(data):
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.flush()
+
         start = time.monotonic()
         for i in range(n):
             time.sleep(max(0, start + FIRST + i * GAP - time.monotonic()))
@@ -54,16 +59,15 @@ class Scripted(BaseHTTPRequestHandler):
                     event["generated_text"] = " x" * n
                     event["details"] = {"finish_reason": "length", "generated_tokens": n,
                                         "input_length": len(prompt.split(" "))}
-                self.wfile.write(b"data:" + json.dumps(event).encode() + b"\n\n")
+                send(b"data:" + json.dumps(event).encode() + b"\n\n")
             else:
                 chunk = {"choices": [{"index": 0, "text": " x", "finish_reason": None}]}
-                self.wfile.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
-            self.wfile.flush()
+                send(b"data: " + json.dumps(chunk).encode() + b"\n\n")
         if not tgi:
             final = {"choices": [{"index": 0, "text": "", "finish_reason": "length"}]}
-            self.wfile.write(b"data: " + json.dumps(final).encode() + b"\n\ndata: [DONE]\n\n")
+            send(b"data: " + json.dumps(final).encode() + b"\n\ndata: [DONE]\n\n")
+        self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
-        self.close_connection = True
 
 
 def scripted_server():
