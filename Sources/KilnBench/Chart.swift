@@ -64,8 +64,12 @@ public enum BenchChart {
         for (k, (name, values, scale)) in metrics.enumerated() {
             let (ox, oy) = origins[k + 1]
             let all = results.flatMap { values($0).map { $0 * scale } }
-            let frame = Frame(svg: &svg, x: ox, y: oy, w: panelW, h: panelH, title: name, xTitle: "concurrent requests",
-                              levels: levels, maxValue: all.max() ?? 1)
+            // Queueing can spread latencies over orders of magnitude; then a log scale keeps every box readable.
+            let smallest = all.filter { $0 > 0 }.min() ?? 1
+            let logScale = (all.max() ?? 1) / smallest > 100
+            let frame = Frame(svg: &svg, x: ox, y: oy, w: panelW, h: panelH,
+                              title: logScale ? name + ", log scale" : name, xTitle: "concurrent requests",
+                              levels: levels, maxValue: all.max() ?? 1, minValue: logScale ? smallest : nil)
             let slot = frame.slotWidth * 0.8 / Double(max(labels.count, 1))
             for (j, level) in levels.enumerated() {
                 for (i, label) in labels.enumerated() {
@@ -91,7 +95,7 @@ public enum BenchChart {
     }
 
     static func short(_ v: Double) -> String {
-        v >= 100 ? String(format: "%.0f", v) : v >= 10 ? String(format: "%.1f", v) : String(format: "%.2f", v)
+        v == v.rounded() ? String(format: "%.0f", v) : v >= 100 ? String(format: "%.0f", v) : v >= 10 ? String(format: "%.1f", v) : String(format: "%.2f", v)
     }
 
     /// A panel's axes: categorical x (one slot per concurrency), linear y from 0 with round ticks.
@@ -101,26 +105,45 @@ public enum BenchChart {
         let plotW: Double
         let plotH: Double
         let top: Double
+        /// Set for a log scale: the lowest power of ten shown.
+        let bottom: Double?
         let slotWidth: Double
 
+        /// A linear y axis from 0, or with `minValue` a log axis between the powers of ten around the values.
         init(svg: inout SVGWriter, x: Double, y: Double, w: Double, h: Double, title: String, xTitle: String,
-             levels: [Int], maxValue: Double)
+             levels: [Int], maxValue: Double, minValue: Double? = nil)
         {
             plotX = x + 60
             plotY = y + 36
             plotW = w - 80
             plotH = h - 84
             slotWidth = plotW / Double(max(levels.count, 1))
-            let step = Self.niceStep(maxValue / 5)
-            top = max(step, (maxValue / step).rounded(.up) * step)
             svg.rect(x, y, w, h, fill: "#fafafa", stroke: "#ddd")
             svg.text(x + 14, y + 22, title, size: 14, weight: "bold")
-            var tick = 0.0
-            while tick <= top + step / 2 {
-                let ty = plotY + plotH - tick / top * plotH
+            var ticks: [Double] = []
+            if let minValue {
+                let lo = pow(10, log10(minValue).rounded(.down))
+                bottom = lo
+                top = max(lo * 10, pow(10, log10(maxValue).rounded(.up)))
+                var t = lo
+                while t <= top * 1.001 {
+                    ticks.append(t)
+                    t *= 10
+                }
+            } else {
+                bottom = nil
+                let step = Self.niceStep(maxValue / 5)
+                top = max(step, (maxValue / step).rounded(.up) * step)
+                var t = 0.0
+                while t <= top + step / 2 {
+                    ticks.append(t)
+                    t += step
+                }
+            }
+            for tick in ticks {
+                let ty = self.y(tick)
                 svg.line(plotX, ty, plotX + plotW, ty, stroke: "#e4e4e4", width: 1)
                 svg.text(plotX - 6, ty + 4, BenchChart.short(tick), size: 11, color: "#555", anchor: "end")
-                tick += step
             }
             svg.line(plotX, plotY + plotH, plotX + plotW, plotY + plotH, stroke: "#888", width: 1)
             for (j, l) in levels.enumerated() {
@@ -130,7 +153,11 @@ public enum BenchChart {
         }
 
         func center(_ j: Int) -> Double { plotX + slotWidth * (Double(j) + 0.5) }
-        func y(_ v: Double) -> Double { plotY + plotH - min(v, top) / top * plotH }
+        func y(_ v: Double) -> Double {
+            guard let bottom else { return plotY + plotH - min(v, top) / top * plotH }
+            let f = (log10(max(v, bottom)) - log10(bottom)) / (log10(top) - log10(bottom))
+            return plotY + plotH - min(f, 1) * plotH
+        }
 
         static func niceStep(_ raw: Double) -> Double {
             guard raw > 0, raw.isFinite else { return 1 }

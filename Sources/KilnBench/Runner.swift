@@ -126,8 +126,9 @@ public enum LoadGenerator {
                 progress.started()
                 group.addTask {
                     let outcome = await client.send(prompt, origin: origin)
-                    limiter?.release()
+                    // Counted as finished before its slot frees, so that the peak never counts a successor twice.
                     progress.finished(success: outcome.success)
+                    limiter?.release()
                     return (i, outcome)
                 }
             }
