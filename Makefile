@@ -13,8 +13,13 @@ PROMPT ?= <|im_start|>user\nWrite a haiku about a kiln.<|im_end|>\n<|im_start|>a
 setup:
 	scripts/setup.sh
 
+# Package traits to build with, e.g. TRAITS=OTel for OpenTelemetry tracing in `kiln serve`. `make test` builds with
+# OTel once for the unit tests and the end-to-end tests (so the tracing test runs); `make run` stays lean.
+TRAITS ?=
+TRAIT_FLAGS = $(if $(TRAITS),--traits $(TRAITS))
+
 release:
-	swift build $(SWIFT_FLAGS) --product kiln
+	swift build $(SWIFT_FLAGS) $(TRAIT_FLAGS) --product kiln
 
 models:
 	scripts/fetch_models.sh smollm2 gemma3 qwen2.5
@@ -34,12 +39,12 @@ run: setup release
 	.build/release/kiln serve --model $(MODEL) --hostname 127.0.0.1 --port $(PORT)
 
 test: setup reference
-	KILN_REQUIRE_MODELS=1 $(MAKE) test-swift
-	$(MAKE) e2e
+	KILN_REQUIRE_MODELS=1 $(MAKE) test-swift TRAITS=OTel
+	KILN_REQUIRE_TRACING=1 $(MAKE) e2e TRAITS=OTel
 
 test-swift:
-	swift build $(SWIFT_FLAGS) --product kiln
-	swift test $(SWIFT_FLAGS) --disable-testable-imports --no-parallel
+	swift build $(SWIFT_FLAGS) $(TRAIT_FLAGS) --product kiln
+	swift test $(SWIFT_FLAGS) $(TRAIT_FLAGS) --disable-testable-imports --no-parallel
 
 # End-to-end: the release binary serves the default model (and Qwen2.5 for tool calls) to TGI's own Python clients
 # and to the openai package; jsonschema checks structured outputs (pinned versions).

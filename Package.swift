@@ -8,11 +8,21 @@ let package = Package(
     products: [
         .executable(name: "kiln", targets: ["kiln"])
     ],
+    // `swift build --traits OTel` adds OpenTelemetry tracing (swift-otel, OTLP/HTTP exporter only) to `kiln serve`.
+    // Off by default: without it no tracing code or dependency is built.
+    traits: [
+        .trait(name: "OTel", description: "OpenTelemetry tracing of requests, exported over OTLP/HTTP."),
+        .default(enabledTraits: []),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0", traits: []),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
+        .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.1.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.0.0"),
     ],
     targets: [
         // Layer 0
@@ -42,16 +52,25 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Tracing", package: "swift-distributed-tracing", condition: .when(traits: ["OTel"])),
+            ]),
+        // Layer 5: the serving benchmark's client (HTTP load generator, metrics, charts); no engine inside.
+        .target(
+            name: "KilnBench",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]),
         // Layer 5
         .executableTarget(
             name: "kiln",
             dependencies: [
                 "KilnTensors", "KilnFormats", "KilnKernels", "KilnModels", "KilnTokenizers", "KilnSampling", "KilnEngine",
-                "KilnTemplates", "KilnServer", "KilnBuild",
+                "KilnTemplates", "KilnServer", "KilnBuild", "KilnBench",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "OTel", package: "swift-otel", condition: .when(traits: ["OTel"])),
             ]
         ),
         .testTarget(name: "KilnTensorsTests", dependencies: ["KilnTensors"]),
@@ -72,6 +91,7 @@ let package = Package(
             ]),
         .testTarget(name: "KilnSamplingTests", dependencies: ["KilnSampling", "KilnTokenizers"]),
         .testTarget(name: "KilnBuildTests", dependencies: ["KilnBuild", "KilnModels", "KilnFormats", "KilnTensors"]),
+        .testTarget(name: "KilnBenchTests", dependencies: ["KilnBench"]),
     ],
     swiftLanguageModes: [.v6]
 )

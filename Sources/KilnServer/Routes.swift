@@ -133,6 +133,7 @@ struct Handlers: Sendable {
 
     func generate(_ request: Request, route: GenerationRoute) async -> Response {
         let arrived = ContinuousClock.now
+        let trace = RequestTrace(route: route, headers: request.headers)
         let ready: ServerState.Ready
         let wire: GenerateRequest
         var request = request
@@ -140,36 +141,43 @@ struct Handlers: Sendable {
             ready = try state.ready()
             wire = try await decodeBody(&request)
         } catch {
-            return Self.error(ServerError(engine: error))
+            let serverError = ServerError(engine: error)
+            trace.phases(validation: seconds(since: arrived))
+            trace.end(error: serverError)
+            return Self.error(serverError)
         }
         ready.metrics.requestReceived()
         let streaming = route == .generateStream || (route == .compat && wire.stream)
         guard let permit = state.admit() else {
-            return failure(.overloaded, ready: ready, route: route, streaming: streaming)
+            return failure(.overloaded, ready: ready, route: route, streaming: streaming, trace: trace)
         }
         defer { withExtendedLifetime(permit) {} }
         let valid: ValidGenerateRequest
         do throws(ServerError) {
             valid = try ready.validator.validate(wire, streaming: streaming)
         } catch {
-            return failure(error, ready: ready, route: route, streaming: streaming)
+            trace.phases(validation: seconds(since: arrived))
+            return failure(error, ready: ready, route: route, streaming: streaming, trace: trace)
         }
         let validation = seconds(since: arrived)
         if streaming {
             return StreamingReply(
-                state: state, ready: ready, request: valid, route: route, arrived: arrived, validation: validation
+                state: state, ready: ready, request: valid, route: route, arrived: arrived, validation: validation,
+                trace: trace
             ).response(permit: permit)
         }
         // A client that closes its connection cancels the generation (and frees its KV blocks) as a dropped stream
         // does; the connection then closes after the reply instead of staying alive.
         do {
             var response = try await request.body.consumeWithCancellationOnInboundClose { _ in
-                await complete(valid, ready: ready, route: route, arrived: arrived, validation: validation)
+                await complete(valid, ready: ready, route: route, arrived: arrived, validation: validation, trace: trace)
             }
             // Say so, or a client reusing the connection would send its next request into the close.
             response.headers[.connection] = "close"
             return response
         } catch {
+            trace.phases(validation: validation)
+            trace.end(error: .generation("the client went away"))
             ready.metrics.dropped()
             RequestLog.dropped(state.logger, route: route, generated: 0)
             return Response(status: .init(code: 499, reasonPhrase: "Client Closed Request"))
@@ -179,7 +187,7 @@ struct Handlers: Sendable {
     /// Runs a validated non-streaming request to its end and answers it.
     func complete(
         _ valid: ValidGenerateRequest, ready: ServerState.Ready, route: GenerationRoute, arrived: ContinuousClock.Instant,
-        validation: Double
+        validation: Double, trace: RequestTrace
     ) async -> Response {
         do throws(ServerError) {
             let (best, others) = try await Generation.run(valid, engine: ready.engine, arrived: arrived)
@@ -190,6 +198,11 @@ struct Handlers: Sendable {
                 inference: completion?.inferenceSeconds ?? 0, timeToFirstToken: best.firstToken,
                 promptTokens: valid.promptTokens.count, generatedTokens: best.tokens.count,
                 maxNewTokens: valid.parameters.maxNewTokens)
+            trace.phases(
+                validation: validation, queue: completion?.queueSeconds, firstToken: best.firstToken,
+                inference: completion?.inferenceSeconds, promptTokens: valid.promptTokens.count,
+                generatedTokens: best.tokens.count)
+            trace.end()
             ready.metrics.succeeded(timings)
             RequestLog.finished(state.logger, route: route, timings: timings, reason: completion?.reason.rawValue)
             var response = route == .compat ? Self.json([reply], status: .ok) : Self.json(reply, status: .ok)
@@ -198,14 +211,17 @@ struct Handlers: Sendable {
         } catch {
             // Cancelled because the client left: the caller counts it as dropped.
             if Task.isCancelled { return Response(status: .init(code: 499, reasonPhrase: "Client Closed Request")) }
-            return failure(error, ready: ready, route: route, streaming: false)
+            trace.phases(validation: validation)
+            return failure(error, ready: ready, route: route, streaming: false, trace: trace)
         }
     }
 
     /// Counts and logs a failed request, then answers it: an HTTP error status, or, on a stream, TGI's error event
     /// on a 200 response.
-    func failure(_ error: ServerError, ready: ServerState.Ready, route: GenerationRoute, streaming: Bool) -> Response
-    {
+    func failure(
+        _ error: ServerError, ready: ServerState.Ready, route: GenerationRoute, streaming: Bool, trace: RequestTrace
+    ) -> Response {
+        trace.end(error: error)
         ready.metrics.failed(error)
         RequestLog.failed(state.logger, route: route, error: error)
         guard streaming else { return Self.error(error) }

@@ -33,6 +33,7 @@ struct StreamingReply: Sendable {
     let route: GenerationRoute
     let arrived: ContinuousClock.Instant
     let validation: Double
+    let trace: RequestTrace
 
     static func headers(computeType: String) -> HTTPFields {
         var headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache"]
@@ -116,21 +117,32 @@ struct StreamingReply: Sendable {
                         maxNewTokens: request.parameters.maxNewTokens)
                     ready.metrics.succeeded(timings)
                     RequestLog.finished(state.logger, route: route, timings: timings, reason: completion.reason.rawValue)
+                    trace.phases(
+                        validation: validation, queue: completion.queueSeconds, firstToken: firstToken,
+                        inference: completion.inferenceSeconds, promptTokens: request.promptTokens.count,
+                        generatedTokens: count)
+                    trace.end()
                 }
             }
             if !finished {
                 let error = ServerError.incompleteGeneration
+                trace.phases(validation: validation)
+                trace.end(error: error)
                 ready.metrics.failed(error)
                 RequestLog.failed(state.logger, route: route, error: error)
                 try await writer.write(SSE.event(ErrorResponse(error: "Incomplete generation stream", errorType: "incomplete_generation_stream")))
             }
         } catch let error as EngineError {
             let serverError = ServerError(engine: error)
+            trace.phases(validation: validation)
+            trace.end(error: serverError)
             ready.metrics.failed(serverError)
             RequestLog.failed(state.logger, route: route, error: serverError)
             try await writer.write(SSE.event(serverError.body))
         } catch {
             // A write failed: the client went away. Leaving the loop drops the engine stream, which cancels it.
+            trace.phases(validation: validation)
+            trace.end(error: .generation("the client went away"))
             ready.metrics.dropped()
             RequestLog.dropped(state.logger, route: route, generated: count)
             throw error

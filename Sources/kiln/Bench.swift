@@ -16,6 +16,7 @@ import KilnSampling
 /// each a distinct `-p`-token prompt generating `-n` tokens; aggregate and per-stream decode tokens/s.
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "model",
         abstract: "Measure prompt and generation speed (like llama-bench), or the engine under concurrency.")
 
     @Option(help: "Comma-separated numbers of concurrent streams through the batching engine, e.g. 1,4,8,16.")

@@ -6,7 +6,7 @@ struct Kiln: AsyncParsableCommand {
         commandName: "kiln",
         abstract: "Run large language models on the CPU: generate text from GGUF files and Hugging Face checkpoints.",
         subcommands: [
-            Serve.self, Generate.self, BuildCommand.self, Bench.self, Inspect.self, Perplexity.self, Tokenize.self,
+            Serve.self, Generate.self, BuildCommand.self, BenchCommand.self, Inspect.self, Perplexity.self, Tokenize.self,
             ChatTemplateCommand.self,
         ]
     )

@@ -9,6 +9,10 @@ import KilnServer
 import Logging
 import ServiceLifecycle
 
+#if OTel
+import OTel
+#endif
+
 /// `kiln serve`: TGI's HTTP API over the batching engine. Flags carry TGI's launcher names where they mean the same
 /// thing, and read the same environment variables when not given.
 struct Serve: AsyncParsableCommand {
@@ -97,6 +101,42 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "max-utilization (admit eagerly, preempt when full) or guaranteed-no-evict (reserve each request's full budget).")
     var capacityPolicy: String = "max-utilization"
 
+    #if OTel
+    @Option(
+        help: """
+            Export OpenTelemetry traces over OTLP/HTTP to this collector, e.g. http://127.0.0.1:4318 (/v1/traces is \
+            appended unless the URL has a path). OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME, \
+            OTEL_EXPORTER_OTLP_PROTOCOL (http/protobuf or http/json) and the other OTEL_* variables are honoured; \
+            without either no traces are exported.
+            """)
+    var otlpEndpoint: String?
+
+    @Option(help: "The service name in traces (env OTEL_SERVICE_NAME; default kiln).")
+    var otlpServiceName: String?
+
+    /// The OpenTelemetry service when tracing is configured: it installs the global tracer and exports batches.
+    func observability(logger: Logger) throws -> (any Service)? {
+        let environment = ProcessInfo.processInfo.environment
+        guard otlpEndpoint != nil || environment["OTEL_EXPORTER_OTLP_ENDPOINT"] != nil
+            || environment["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] != nil
+        else { return nil }
+        var configuration = OTel.Configuration.default
+        configuration.serviceName = otlpServiceName ?? environment["OTEL_SERVICE_NAME"] ?? "kiln"
+        configuration.logs.enabled = false
+        configuration.metrics.enabled = false  // metrics stay on /metrics (Prometheus)
+        configuration.diagnosticLogger = .custom(logger)
+        if let endpoint = otlpEndpoint {
+            // swift-otel takes a signal endpoint verbatim; a bare collector address gets the traces path.
+            let path = URL(string: endpoint)?.path ?? ""
+            configuration.traces.otlpExporter.endpoint =
+                path.isEmpty || path == "/" ? (endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint) + "/v1/traces" : endpoint
+        }
+        let service = try OTel.bootstrap(configuration: configuration)
+        logger.info("tracing", metadata: ["service": "\(configuration.serviceName)"])
+        return service
+    }
+    #endif
+
     private static func env(_ name: String) -> String? { ProcessInfo.processInfo.environment[name] }
     private static func envInt(_ name: String) -> Int? { env(name).flatMap { Int($0) } }
 
@@ -179,9 +219,15 @@ struct Serve: AsyncParsableCommand {
             configuration: .init(address: .hostname(host, port: port), serverName: "kiln"),
             onServerRunning: { _ in logger.info("listening", metadata: ["address": "\(host):\(port)"]) },
             logger: logger)
-        // Services shut down in reverse order: HTTP first (stop accepting, finish in-flight), then the engine.
-        var group = ServiceGroupConfiguration(
-            services: [.init(service: engineService), .init(service: app)], logger: logger)
+        // Services shut down in reverse order: HTTP first (stop accepting, finish in-flight), then the engine, then
+        // the trace exporter (which flushes what the requests left).
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: engineService), .init(service: app),
+        ]
+        #if OTel
+        if let observability = try observability(logger: logger) { services.insert(.init(service: observability), at: 0) }
+        #endif
+        var group = ServiceGroupConfiguration(services: services, logger: logger)
         group.gracefulShutdownSignals = [.sigterm, .sigint]
         group.maximumGracefulShutdownDuration = .seconds(gracefulTerminationTimeout)
         try await ServiceGroup(configuration: group).run()
