@@ -77,6 +77,8 @@ extension GenerationRoute {
         case .generate: return "generate"
         case .generateStream: return "generate_stream"
         case .compat: return "compat_generate"
+        case .chatCompletions: return "chat_completions"
+        case .completions: return "completions"
         }
     }
 }
