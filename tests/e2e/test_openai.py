@@ -200,10 +200,14 @@ def test_response_format_json_schema_and_json_object(server):
         choice = reply.choices[0]
         assert choice.finish_reason == "stop", choice
         jsonschema.validate(json.loads(choice.message.content), PERSON)
+    # json_object bounds no string's length, so the prompt asks for something short: the greedy reply must end
+    # by itself (finish_reason stop) as a complete object.
+    short = [{"role": "user", "content": "Give Alice's name and age (30) as a JSON object with keys name and age."}]
     streamed = "".join(chunk.choices[0].delta.content or "" for chunk in c.chat.completions.create(
-        model="smollm2", messages=messages, max_tokens=120, temperature=0, stream=True,
+        model="smollm2", messages=short, max_tokens=120, temperature=0, stream=True,
         response_format={"type": "json_object"}) if chunk.choices)
-    whole = c.chat.completions.create(model="smollm2", messages=messages, max_tokens=120, temperature=0,
-                                      response_format={"type": "json_object"}).choices[0].message.content
-    assert streamed == whole
-    assert isinstance(json.loads(whole), dict)
+    whole = c.chat.completions.create(model="smollm2", messages=short, max_tokens=120, temperature=0,
+                                      response_format={"type": "json_object"}).choices[0]
+    assert whole.finish_reason == "stop", whole
+    assert streamed == whole.message.content
+    assert isinstance(json.loads(whole.message.content), dict)
