@@ -218,13 +218,9 @@ struct ChatChunker: OpenAIChunker {
     }
 
     private func chunk(_ choices: [Value], usage: Value? = nil) -> Value {
-        let base: Value = [
-            "id": .string(id), "object": "chat.completion.chunk", "created": .int(created), "model": .string(model),
-            "system_fingerprint": .string(fingerprint), "choices": .array(choices),
-        ]
-        var object = base.objectValue!
-        if includeUsage { object["usage"] = usage ?? Value.none }
-        return .object(object)
+        OpenAIReply.chunk(
+            object: "chat.completion.chunk", id: id, created: created, model: model, fingerprint: fingerprint, choices: choices,
+            usage: includeUsage ? .some(usage ?? Value.none) : Optional<Value>.none)
     }
 
     private mutating func choice(_ index: Int, delta: Value, finish: String? = nil) -> Value {

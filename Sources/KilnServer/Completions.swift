@@ -145,13 +145,9 @@ struct CompletionChunker: OpenAIChunker {
     }
 
     private func chunk(_ choices: [Value], usage: Value? = nil) -> Value {
-        let base: Value = [
-            "id": .string(id), "object": "text_completion", "created": .int(created), "model": .string(model),
-            "system_fingerprint": .string(fingerprint), "choices": .array(choices),
-        ]
-        var object = base.objectValue!
-        if includeUsage { object["usage"] = usage ?? Value.none }
-        return .object(object)
+        OpenAIReply.chunk(
+            object: "text_completion", id: id, created: created, model: model, fingerprint: fingerprint, choices: choices,
+            usage: includeUsage ? .some(usage ?? Value.none) : Optional<Value>.none)
     }
 
     private mutating func choice(_ index: Int, text: String, finish: String? = nil) -> Value {

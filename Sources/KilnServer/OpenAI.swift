@@ -136,6 +136,20 @@ enum OpenAIReply {
 
     static let done = ByteBuffer(string: "data: [DONE]\n\n")
 
+    /// One streamed chunk of either route; `usage` (null until the last chunk) is present only when
+    /// `stream_options.include_usage` asked for it.
+    static func chunk(
+        object: String, id: String, created: Int, model: String, fingerprint: String, choices: [Value], usage: Value?
+    ) -> Value {
+        let base: Value = [
+            "id": .string(id), "object": .string(object), "created": .int(created), "model": .string(model),
+            "system_fingerprint": .string(fingerprint), "choices": .array(choices),
+        ]
+        var members = base.objectValue!
+        if let usage { members["usage"] = usage }
+        return .object(members)
+    }
+
     static func id(_ prefix: String) -> String {
         let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
         return prefix + String((0..<24).map { _ in alphabet.randomElement()! })
