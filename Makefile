@@ -45,6 +45,9 @@ test: setup reference
 test-swift:
 	swift build $(SWIFT_FLAGS) $(TRAIT_FLAGS) --product kiln
 	swift test $(SWIFT_FLAGS) $(TRAIT_FLAGS) --disable-testable-imports --no-parallel
+	# The AVX2 kernels must be batch-invariant too: the same suite with the kernels capped at AVX2.
+	KILN_ISA=avx2 swift test $(SWIFT_FLAGS) $(TRAIT_FLAGS) --disable-testable-imports --no-parallel --skip-build \
+		--filter BatchInvarianceTests
 
 # End-to-end: the release binary serves the default model (and Qwen2.5 for tool calls) to TGI's own Python clients
 # and to the openai package; jsonschema checks structured outputs (pinned versions).

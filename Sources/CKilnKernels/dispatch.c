@@ -1,5 +1,6 @@
 // Run-time choice of the instruction set, and the public entry points.
 #include "internal.h"
+#include <stdlib.h>
 
 int kiln_best_isa(void) {
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
@@ -14,6 +15,11 @@ int kiln_best_isa(void) {
             isa = KILN_ISA_AVX512;
         }
     }
+    // KILN_ISA=avx2|portable caps the level (never raises it): to run the lower paths on this CPU, e.g. to check
+    // that they too are batch-invariant, or to compare them.
+    const char *cap = getenv("KILN_ISA");
+    if (cap && strcmp(cap, "avx2") == 0 && isa > KILN_ISA_AVX2) isa = KILN_ISA_AVX2;
+    if (cap && strcmp(cap, "portable") == 0) isa = KILN_ISA_PORTABLE;
     cached = isa;
     return isa;
 #else

@@ -233,8 +233,8 @@ struct Bench: AsyncParsableCommand {
                 name, threads, precision, Double(bytesPerToken) / 1e6, Double(macsPerToken) / 1e6))
         print(
             String(
-                format: "machine: read bandwidth %.1f GB/s, float32 FMA peak %.0f GFLOP/s (%d threads)", bandwidth / 1e9,
-                peak / 1e9, threads))
+                format: "machine: read bandwidth %.1f GB/s, float32 FMA peak %.0f GFLOP/s (%d threads); %@ kernels",
+                bandwidth / 1e9, peak / 1e9, threads, "\(QuantKernels.ISA.available)"))
         print("| test   |            t/s | of bandwidth roofline | of fp32 peak FLOP/s |")
         print("| ------ | -------------: | --------------------: | ------------------: |")
         for m in results {
