@@ -58,7 +58,7 @@ public struct ShardLayout: Sendable, CustomStringConvertible {
         return lower..<(lower + base + (rank < extra ? 1 : 0))
     }
 
-    init(config c: ModelConfig, weights w: ModelWeights, rank: Int, size: Int) throws {
+    init(config c: ModelConfig, weights w: ModelWeights, rank: Int, size: Int, keepWhole: Bool = false) throws {
         guard size >= 1, rank >= 0, rank < size else { throw ModelError("tensor parallel", "rank \(rank) of \(size)") }
         guard c.kvHeadCount >= size else {
             throw ModelError(
@@ -74,7 +74,7 @@ public struct ShardLayout: Sendable, CustomStringConvertible {
         kvHeads = Self.split(c.kvHeadCount, rank: rank, size: size)
         // FFN rows in units of the down matrices' largest block, so every rank's slice of down is whole blocks.
         let unit = w.layers.map { $0.wDown.type.blockElements }.max() ?? 1
-        if c.ffnSize % unit == 0, c.ffnSize / unit >= size {
+        if !keepWhole, c.ffnSize % unit == 0, c.ffnSize / unit >= size {
             let units = Self.split(c.ffnSize / unit, rank: rank, size: size)
             ffn = units.lowerBound * unit..<units.upperBound * unit
             gatherFFN = false
@@ -84,7 +84,7 @@ public struct ShardLayout: Sendable, CustomStringConvertible {
         }
         let q = kvHeads.lowerBound * group * c.headDim..<kvHeads.upperBound * group * c.headDim
         let aligned = { (m: WeightMatrix) in q.lowerBound % m.type.blockElements == 0 && q.upperBound % m.type.blockElements == 0 }
-        gatherAttention = !w.layers.allSatisfy { aligned($0.wo) }
+        gatherAttention = keepWhole || !w.layers.allSatisfy { aligned($0.wo) }
     }
 }
 
@@ -208,8 +208,11 @@ extension Transformer {
     /// forward pass exchanges partial sums with the other ranks through `transport`. Rank 0 runs it like any
     /// transformer (each `forward(batch:cache:)` first sends the batch to the workers); the other ranks call
     /// `serveShard()`. Weights that are row slices point into this transformer's mapping; column slices are copied.
-    public func tensorParallelShard(transport: ShardTransport, threads: Int) throws -> Transformer {
-        let layout = try ShardLayout(config: config, weights: weights, rank: transport.rank, size: transport.size)
+    /// `keepWhole` keeps o_proj and down whole on every rank even where they could be sliced (the fallback for
+    /// slices that would cut quantization blocks, forced: for tests).
+    public func tensorParallelShard(transport: ShardTransport, threads: Int, keepWhole: Bool = false) throws -> Transformer {
+        let layout = try ShardLayout(
+            config: config, weights: weights, rank: transport.rank, size: transport.size, keepWhole: keepWhole)
         var c = config
         c.kvHeadCount = layout.kvHeads.count
         c.headCount = layout.kvHeads.count * layout.group

