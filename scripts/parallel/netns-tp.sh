@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Tensor parallelism across two "hosts": two network namespaces joined by a veth pair (10.77.0.1 and 10.77.0.2,
 # each with its own hostname), one MPI rank in each, talking over TCP only. Runs `kiln parallel-check`, which
-# decodes the golden prompts greedily with the whole model on rank 0 and with TP=2 across the namespaces, and
-# checks that the tokens are equal (or differ only after a near-tie).
+# decodes the golden prompts greedily with the whole model on rank 0 and with TP=2 across the namespaces, with
+# float32 activations, and checks that every token is equal (with 8-bit activations near-ties may flip; see
+# Tests/KilnCLITests/ParallelTests.swift). The veth's byte counters show the traffic went over the link.
 #
 #   scripts/parallel/netns-tp.sh [path/to/kiln] [model] [golden]
 #
@@ -64,11 +65,12 @@ set +e
 ip netns exec $A unshare --uts sh -c "hostname $A; exec mpirun -np 2 --hostfile $WORK/hosts --map-by node \
     --mca plm_rsh_agent $WORK/agent.sh --mca btl tcp,self --mca btl_tcp_if_include 10.77.0.0/24 \
     --mca oob_tcp_if_include 10.77.0.0/24 \
-    $KILN parallel-check --model $MODEL --golden $GOLDEN --tokens 32" > "$WORK/out" 2> "$WORK/err"
+    $KILN parallel-check --model $MODEL --golden $GOLDEN --tokens 32 --precision reference" > "$WORK/out" 2> "$WORK/err"
 status=$?
 set -e
 cat "$WORK/err" >&2
 [ $status -eq 0 ] || { cat "$WORK/out"; echo "FAIL: mpirun exited with $status" >&2; exit 1; }
+echo "veth traffic (namespace $A): $(ip -n $A -s link show kiln-tp-va | awk '/RX:/{getline; rx=$1} /TX:/{getline; tx=$1} END{print "rx " rx " bytes, tx " tx " bytes"}')"
 python3 - "$WORK/out" <<'PY'
 import json, sys
 lines = open(sys.argv[1]).read().splitlines()
@@ -82,13 +84,11 @@ for p in prompts:
     if diff is None:
         print(f"{p['prompt']}: {len(p['tp'])} tokens equal")
     else:
-        margin = p["margins"][diff]
-        print(f"{p['prompt']}: first difference at token {diff}, single-process top-2 margin {margin:.5f}")
-        if margin >= 0.05:
-            bad.append(p["prompt"])
+        print(f"{p['prompt']}: first difference at token {diff}, single-process top-2 margin {p['margins'][diff]:.5f}")
+        bad.append(p["prompt"])
 summary = next(r for r in records if r.get("summary"))
 print("summary:", json.dumps(summary))
 if bad:
-    sys.exit(f"FAIL: {bad} differ after a clear margin")
+    sys.exit(f"FAIL: {bad} differ from one process")
 print("PASS: TP=2 across two network namespaces equals one process")
 PY
