@@ -60,6 +60,8 @@ public final class Communicator: @unchecked Sendable {
         public var broadcasts = 0
         public var sentBytes = 0
         public var receivedBytes = 0
+        /// Seconds spent inside operations (waiting for peers included).
+        public var seconds = 0.0
         public var total: Int { allReduceBytes + broadcastBytes + sentBytes + receivedBytes }
     }
 
@@ -212,8 +214,8 @@ public final class Communicator: @unchecked Sendable {
     }
 
     #if MPI
-    /// Starts one non-blocking operation and polls it until done, error or deadline. Polling spins with yields for
-    /// the first milliseconds (a forward pass's all-reduces complete in microseconds), then sleeps between tests
+    /// Starts one non-blocking operation and polls it until done, error or deadline. Polling spins for the first
+    /// milliseconds (a forward pass's all-reduces complete in microseconds), then yields, then sleeps between tests
     /// so an idle rank leaves its core to the others.
     private func operation(
         _ what: String, timeout: Double?, start: (UnsafeMutablePointer<MPI_Request?>) -> Int32
@@ -232,20 +234,33 @@ public final class Communicator: @unchecked Sendable {
             var done: Int32 = 0
             let rc = MPI_Test(&request, &done, kiln_mpi_status_ignore())
             guard rc == MPI_SUCCESS else { throw record("rank \(rank): \(what) failed: \(Self.errorString(rc))") }
-            if done != 0 { return }
+            if done != 0 {
+                counters.seconds += Double(DispatchTime.now().uptimeNanoseconds - begin) / 1e9
+                return
+            }
             polls += 1
             let elapsed = Double(DispatchTime.now().uptimeNanoseconds - begin) / 1e9
             if elapsed > limit {
                 throw record(
                     "rank \(rank): \(what) did not complete within \(limit) s (a peer died or hangs)")
             }
-            if elapsed < 0.002 {
+            if elapsed < Self.spinSeconds {
+                continue
+            } else if elapsed < 0.005 {
                 sched_yield()
             } else {
                 usleep(elapsed < 0.05 ? 50 : 500)
             }
         }
     }
+
+    /// Seconds a wait polls without giving up its core (KILN_MPI_SPIN_US, default 2000 µs): a forward pass's
+    /// all-reduces finish within microseconds when both ranks run, and a yield on a busy machine may cost a whole
+    /// time slice.
+    static let spinSeconds: Double = {
+        let us = ProcessInfo.processInfo.environment["KILN_MPI_SPIN_US"].flatMap { Double($0) } ?? 2000
+        return us / 1e6
+    }()
 
     private func record(_ message: String) -> ParallelError {
         let error = ParallelError(message)

@@ -182,9 +182,11 @@ struct ParallelCheck: ParsableCommand {
         try world.barrier(timeout: ParallelGroup.loadTimeout)
         let before = world.traffic
         var generated = 0
+        var decodeSeconds = 0.0
         for (p, one) in zip(prompts, single) {
             let tp = try Self.greedy(shard, p.ids, count: tokens) { world.traffic.total }
             generated += tokens
+            decodeSeconds += tp.seconds
             emit([
                 "prompt": p.name, "single": one.tokens.map(Int.init), "tp": tp.tokens.map(Int.init),
                 "margins": one.margins.map(Double.init), "single_seconds": one.seconds, "tp_seconds": tp.seconds,
@@ -196,7 +198,8 @@ struct ParallelCheck: ParsableCommand {
         emit([
             "summary": true, "prompts": prompts.count, "decode_tokens": prompts.count * (tokens - 1),
             "single_seconds": singleSeconds, "allreduce_bytes": after.allReduceBytes - before.allReduceBytes,
-            "allreduces": after.allReduces - before.allReduces,
+            "allreduces": after.allReduces - before.allReduces, "mpi_seconds": after.seconds - before.seconds,
+            "tp_seconds": decodeSeconds,
             "broadcast_bytes": after.broadcastBytes - before.broadcastBytes, "generated": generated,
         ])
         shard.stopShards()
