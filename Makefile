@@ -8,13 +8,19 @@ SWIFT_FLAGS = -c release -Xswiftc -target-cpu -Xswiftc $(CPU)
 MODEL ?= models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
 PROMPT ?= <|im_start|>user\nWrite a haiku about a kiln.<|im_end|>\n<|im_start|>assistant\n
 
-.PHONY: setup release run models reference test test-swift e2e clean
+.PHONY: setup setup-mpi release run models reference test test-swift e2e test-netns clean
 
 setup:
 	scripts/setup.sh
 
-# Package traits to build with, e.g. TRAITS=OTel for OpenTelemetry tracing in `kiln serve`. `make test` builds with
-# OTel once for the unit tests and the end-to-end tests (so the tracing test runs); `make run` stays lean.
+# Open MPI for the MPI trait (tensor parallelism); `make test` builds and runs the MPI tests, `make run` never needs it.
+setup-mpi:
+	command -v mpirun >/dev/null && pkg-config --exists ompi-c || { SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libopenmpi-dev openmpi-bin; }
+
+# Package traits to build with, e.g. TRAITS=OTel for OpenTelemetry tracing in `kiln serve`, TRAITS=MPI for tensor
+# parallelism over Open MPI. `make test` builds with OTel,MPI once for the unit tests and the end-to-end tests (so
+# the tracing and MPI tests run); `make run` stays lean.
 TRAITS ?=
 TRAIT_FLAGS = $(if $(TRAITS),--traits $(TRAITS))
 
@@ -38,9 +44,10 @@ run: setup release
 	scripts/fetch_models.sh smollm2
 	.build/release/kiln serve --model $(MODEL) --hostname 127.0.0.1 --port $(PORT)
 
-test: setup reference
-	KILN_REQUIRE_MODELS=1 $(MAKE) test-swift TRAITS=OTel
-	KILN_REQUIRE_TRACING=1 $(MAKE) e2e TRAITS=OTel
+test: setup setup-mpi reference
+	KILN_REQUIRE_MODELS=1 KILN_REQUIRE_MPI=1 $(MAKE) test-swift TRAITS=OTel,MPI
+	KILN_REQUIRE_TRACING=1 KILN_REQUIRE_MPI=1 $(MAKE) e2e TRAITS=OTel,MPI
+	$(MAKE) test-netns TRAITS=OTel,MPI
 
 test-swift:
 	swift build $(SWIFT_FLAGS) $(TRAIT_FLAGS) --product kiln
@@ -58,6 +65,10 @@ e2e: release
 	test -x .venv-test/bin/python || python3 -m venv .venv-test
 	.venv-test/bin/pip install -q $(E2E_PACKAGES)
 	.venv-test/bin/python -m pytest -q tests/e2e
+
+# Tensor parallelism across two network namespaces joined by veth (needs root; says SKIP without it).
+test-netns: release
+	scripts/parallel/netns-tp.sh .build/release/kiln
 
 clean:
 	rm -rf .build

@@ -12,6 +12,9 @@ let package = Package(
     // Off by default: without it no tracing code or dependency is built.
     traits: [
         .trait(name: "OTel", description: "OpenTelemetry tracing of requests, exported over OTLP/HTTP."),
+        // `--traits MPI` links Open MPI (libopenmpi-dev) for tensor parallelism across processes and hosts
+        // (`mpirun -np N kiln serve --tensor-parallel N`). Without it KilnParallel builds as a stub that says so.
+        .trait(name: "MPI", description: "Tensor parallelism across processes and hosts over Open MPI."),
         .default(enabledTraits: []),
     ],
     dependencies: [
@@ -30,6 +33,8 @@ let package = Package(
         .target(name: "KilnTokenizers"),
         .target(name: "KilnScheduling"),
         .target(name: "KilnTemplates"),
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
+        .target(name: "KilnParallel", dependencies: [.target(name: "CMPI", condition: .when(traits: ["MPI"]))]),
         // Layer 1
         .target(name: "CKilnKernels"),
         .target(name: "KilnKernels", dependencies: ["KilnTensors", "CKilnKernels"]),
@@ -66,7 +71,7 @@ let package = Package(
             name: "kiln",
             dependencies: [
                 "KilnTensors", "KilnFormats", "KilnKernels", "KilnModels", "KilnTokenizers", "KilnSampling", "KilnEngine",
-                "KilnTemplates", "KilnServer", "KilnBuild", "KilnBench",
+                "KilnTemplates", "KilnServer", "KilnBuild", "KilnBench", "KilnParallel",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

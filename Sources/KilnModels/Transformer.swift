@@ -39,7 +39,9 @@ public final class Transformer: @unchecked Sendable {
     /// How matrices read their activations: `.fast` quantizes them to 8 bits for the integer kernels (the default);
     /// `.reference` keeps float32 activations, matching transformers within the reference tests' 1e-3 tolerance.
     public var precision: Precision = .fast
-    private var scratch: Scratch
+    var scratch: Scratch
+    /// This rank's part of a tensor-parallel model (TensorParallel.swift); nil when the model runs whole.
+    var shard: TensorShard?
 
     init(config: ModelConfig, weights: ModelWeights, owner: AnyObject, threads: Int) {
         self.config = config
@@ -113,6 +115,7 @@ public final class Transformer: @unchecked Sendable {
         }
         globalRoPE.reserve(end)
         localRoPE?.reserve(end)
+        try shard?.begin(batch: batch, cache: cache)
         let vocab = config.vocabularySize
         let logitCount = batch.reduce(0) { $0 + $1.logitRows.count }
         var logits = [Float](repeating: 0, count: logitCount * vocab)
@@ -136,6 +139,7 @@ public final class Transformer: @unchecked Sendable {
             }
         }
         if plan.count > 0 { run(plan, batch: batch, cache: cache, logits: &logits) }
+        try shard?.end()
         return logits
     }
 
@@ -192,9 +196,7 @@ public final class Transformer: @unchecked Sendable {
                 (vc + slot * c.kvDim).update(from: s.v + t * c.kvDim, count: c.kvDim)
             }
             attention(plan, batch: batch, cache: cache, keys: kc, values: vc, window: sliding ? c.slidingWindow : nil)
-            Ops.linear(
-                w.wo, s.attn, quantized: Ops.quantize(s.attn, tokens: T, k: c.qDim, into: q8), tokens: T, into: s.proj,
-                bias: nil, pool: pool, scratch: s)
+            rowParallelLinear(w.wo, s.attn, k: c.qDim, tokens: T, into: s.proj, q8: q8, attention: true)
             if let post = w.postAttentionNorm {
                 Ops.rmsNorm(s.proj, post, into: s.proj, tokens: T, dim: d, eps: c.rmsEpsilon)
             }
@@ -203,9 +205,7 @@ public final class Transformer: @unchecked Sendable {
             Ops.gatedFFN(
                 gate: w.wGate, up: w.wUp, s.h, quantized: Ops.quantize(s.h, tokens: T, k: d, into: q8), tokens: T,
                 gate: s.gate, up: s.up, activation: c.activation, pool: pool, scratch: s)
-            Ops.linear(
-                w.wDown, s.gate, quantized: Ops.quantize(s.gate, tokens: T, k: c.ffnSize, into: q8), tokens: T,
-                into: s.proj, bias: nil, pool: pool, scratch: s)
+            rowParallelLinear(w.wDown, s.gate, k: c.ffnSize, tokens: T, into: s.proj, q8: q8, attention: false)
             if let post = w.postFFNNorm {
                 Ops.rmsNorm(s.proj, post, into: s.proj, tokens: T, dim: d, eps: c.rmsEpsilon)
             }

@@ -17,6 +17,8 @@ public struct EngineService: Service {
     let kvTokens: Int?
     /// Maps the given model path to the one to load (the executable's engine cache), on the loading thread.
     let resolve: @Sendable (String) -> String
+    /// Turns the loaded model into the one the engine runs (a tensor-parallel rank's shard), on the loading thread.
+    public var prepare: (@Sendable (LoadedModel) throws -> LoadedModel)?
 
     public init(
         state: ServerState, modelPath: String, threads: Int, engineConfig: EngineConfig, kvTokens: Int? = nil,
@@ -35,6 +37,7 @@ public struct EngineService: Service {
         let (path, threads, kvTokens) = (modelPath, self.threads, self.kvTokens)
         let config = engineConfig
         let resolve = self.resolve
+        let prepare = self.prepare
         let engine: Engine
         let template: ChatTemplate?
         do {
@@ -42,7 +45,8 @@ public struct EngineService: Service {
                 let thread = Thread { [config] in
                     var config = config
                     do {
-                        let model = try LoadedModel.load(resolve(path), threads: threads)
+                        var model = try LoadedModel.load(resolve(path), threads: threads)
+                        if let prepare { model = try prepare(model) }
                         if let kvTokens {
                             config.kvCacheBytes = kvTokens * PagedKVCache.bytesPerToken(model.transformer.config)
                         }

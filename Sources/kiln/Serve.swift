@@ -101,6 +101,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "max-utilization (admit eagerly, preempt when full) or guaranteed-no-evict (reserve each request's full budget).")
     var capacityPolicy: String = "max-utilization"
 
+    @OptionGroup(title: "Tensor parallelism")
+    var parallel: ParallelOptions
+
     #if OTel
     @Option(
         help: """
@@ -179,6 +182,15 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "kiln.serve")
+        // Under mpirun with --tensor-parallel N, ranks other than 0 only compute their shard (Parallel.swift).
+        let ranks = try parallel.join()
+        if let ranks, !ranks.isRoot {
+            let precision = Precision(rawValue: precision) ?? .fast
+            return try ranks.runWorker(modelPath: modelPath, threads: threads, precision: precision) { path in
+                EngineCache.resolve(path) { logger.info("\($0)") }
+            }
+        }
+        defer { ranks?.shutdown() }
 
         // An engine file's build-time limits are the defaults; flags and environment variables override them.
         let built = EngineFile.hasMagic(path: modelPath) ? (try? EngineFile(path: modelPath))?.metadata.limits : nil
@@ -207,10 +219,12 @@ struct Serve: AsyncParsableCommand {
             policy: capacityPolicy == "guaranteed-no-evict" ? .guaranteedNoEvict : .maxUtilization,
             precision: Precision(rawValue: precision) ?? .fast)
         let state = ServerState(config: config, logger: logger)
-        let engineService = EngineService(
+        let resolve: @Sendable (String) -> String = { path in EngineCache.resolve(path) { logger.info("\($0)") } }
+        var engineService = EngineService(
             state: state, modelPath: modelPath, threads: threads, engineConfig: engineConfig,
             kvTokens: maxBatchTotalTokens ?? Self.envInt("MAX_BATCH_TOTAL_TOKENS"),
-            resolve: { path in EngineCache.resolve(path) { logger.info("\($0)") } })
+            resolve: ranks.map { $0.rootResolve(resolve) } ?? resolve)
+        engineService.prepare = ranks?.rootPrepare(state: state, threads: threads) { logger.error("\($0)") }
         let host = hostname ?? Self.env("HOSTNAME") ?? "0.0.0.0"
         let port = self.port ?? Self.envInt("PORT") ?? 3000
         let app = Application(
