@@ -13,6 +13,7 @@ extension Scheduler {
     /// O(running + admitted) apart from the block-table copies in the chunks.
     public mutating func schedule() -> StepPlan {
         var plan = StepPlan()
+        stepCopies = []
         var budget = config.maxBatchTokens
         var index = 0
         while index < running.count, budget > 0 {
@@ -30,6 +31,8 @@ extension Scheduler {
             admitWaiting(budget: budget, into: &plan)
         }
         plan.tokenCount = plan.chunks.reduce(0) { $0 + $1.tokens.count }
+        plan.copies = stepCopies
+        stepCopies = []
         return plan
     }
 
@@ -40,14 +43,26 @@ extension Scheduler {
         guard let sequence = sequences[id] else { return nil }
         let count = min(sequence.pendingCount, budget)
         guard count > 0 else { return nil }
-        let missing = blocksFor(sequence.computedCount + count) - sequence.blockTable.count
+        let copy = sharedTail(sequence) != nil ? 1 : 0
+        let missing = blocksFor(sequence.computedCount + count) - sequence.blockTable.count + copy
         while missing > blocks.availableCount {
             guard config.policy == .maxUtilization, let victim = running.last else { return nil }
             preempt(victim)
             preempted.append(victim)
             if victim == id { return nil }
         }
-        return makeChunk(id, count: count, newBlocks: missing)
+        return makeChunk(id, count: count, newBlocks: missing - copy)
+    }
+
+    /// The index in the block table of the partial block the sequence writes next, when another sequence
+    /// (a fork) still references it; nil when the next write starts a block or the block is its own.
+    func sharedTail(_ sequence: SequenceState) -> Int? {
+        guard sequence.computedCount % config.blockSize != 0 else { return nil }
+        let index = sequence.computedCount / config.blockSize
+        guard index < sequence.blockTable.count, blocks.referenceCount(sequence.blockTable[index]) > 1 else {
+            return nil
+        }
+        return index
     }
 
     /// Drops the KV of a running sequence and puts it back at the front of the queue; its registered
@@ -96,7 +111,7 @@ extension Scheduler {
                 continue
             }
             let match =
-                config.prefixCaching
+                config.prefixCaching && sequence.usesPrefixCache
                 ? blocks.cachedPrefix(sequence.tokens, maxBlocks: (sequence.tokens.count - 1) / config.blockSize)
                 : PrefixMatch()
             let hitTokens = match.blocks.count * config.blockSize
@@ -117,7 +132,7 @@ extension Scheduler {
             sequence.status = .running
             sequences[id] = sequence
             running.append(id)
-            if config.prefixCaching {
+            if config.prefixCaching && sequence.usesPrefixCache {
                 counters.prefixCacheQueryTokens += sequence.tokens.count
                 counters.prefixCacheHitTokens += hitTokens
             }
@@ -129,9 +144,18 @@ extension Scheduler {
         }
     }
 
-    /// Allocates `newBlocks` blocks to `id` (the caller checked they are available) and cuts its next chunk.
+    /// Allocates `newBlocks` blocks to `id`, plus the copy of a shared partial block it writes into (the
+    /// caller checked they are available), and cuts its next chunk.
     private mutating func makeChunk(_ id: SequenceID, count: Int, newBlocks: Int) -> StepPlan.Chunk {
         var sequence = sequences.removeValue(forKey: id)!
+        if let index = sharedTail(sequence) {
+            let shared = sequence.blockTable[index]
+            let copy = blocks.allocate()!
+            blocks.release([shared])
+            sequence.blockTable[index] = copy
+            stepCopies.append(BlockCopy(from: shared, to: copy))
+            counters.blockCopies += 1
+        }
         for _ in 0..<max(0, newBlocks) {
             sequence.blockTable.append(blocks.allocate()!)
         }

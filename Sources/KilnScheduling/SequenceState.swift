@@ -22,12 +22,30 @@ public struct SequenceState: Sendable, Equatable {
     /// Content id of each registered full block of `blockTable`, a prefix of it (the parent key of the next).
     var blockContents: [Int] = []
     public internal(set) var status = Status.waiting
+    /// Whether admission may start it after cached blocks. Off for a sequence that needs logits at every prompt
+    /// position (prompt log-probabilities): a prefix hit would skip computing them.
+    public let usesPrefixCache: Bool
 
-    init(id: SequenceID, prompt: [Int32], maxNewTokens: Int) {
+    init(id: SequenceID, prompt: [Int32], maxNewTokens: Int, usesPrefixCache: Bool = true) {
         self.id = id
         self.tokens = prompt
         self.promptCount = prompt.count
         self.maxNewTokens = maxNewTokens
+        self.usesPrefixCache = usesPrefixCache
+    }
+
+    /// A fork: `tokens` (of which the first `promptCount` are the prompt) with positions `0..<computedCount`
+    /// already in the shared blocks of `blockTable`.
+    init(fork id: SequenceID, of parent: SequenceState, token: Int32, maxNewTokens: Int) {
+        self.id = id
+        self.tokens = parent.tokens + [token]
+        self.promptCount = parent.promptCount
+        self.maxNewTokens = maxNewTokens
+        self.usesPrefixCache = parent.usesPrefixCache
+        computedCount = parent.computedCount
+        blockTable = parent.blockTable
+        blockContents = parent.blockContents
+        status = .running
     }
 
     public var generatedCount: Int { tokens.count - promptCount }
