@@ -103,7 +103,10 @@ struct LegacyLogprobs {
     mutating func add(_ text: String, logprob: Float?, top alternatives: [(String, Float)]) {
         tokens.append(.string(text))
         if let logprob { tokenLogprobs.append(.double(LogprobEntries.finite(logprob))) } else { tokenLogprobs.append(nil) }
-        top.append(.object(OrderedObject(alternatives.map { ($0.0, Value.double(LogprobEntries.finite($0.1))) })))
+        // The first echoed prompt token has no logprob and, as in OpenAI's replies, no alternatives either.
+        top.append(
+            logprob == nil && alternatives.isEmpty
+                ? nil : .object(OrderedObject(alternatives.map { ($0.0, Value.double(LogprobEntries.finite($0.1))) })))
         offsets.append(.int(offset))
         offset += text.unicodeScalars.count
     }
@@ -202,8 +205,10 @@ struct CompletionChunker: OpenAIChunker {
                     let given = c.prompt?.logprobs ?? []
                     let offset = prompt.count - given.count
                     for (i, id) in prompt.enumerated() {
-                        let logprob = i >= offset && i > 0 ? given[i - offset].logprob : nil
-                        l.add(entries.text(id), logprob: logprob, top: [])
+                        let scored = i >= offset && i > 0 ? given[i - offset] : nil
+                        l.add(
+                            entries.text(id), logprob: scored?.logprob,
+                            top: (scored?.topAlternatives ?? []).map { (entries.text($0.id), $0.logprob) })
                     }
                     l.offset = echoed.unicodeScalars.count
                 }

@@ -29,13 +29,29 @@ extension Generation {
         return collected
     }
 
+    /// Submits requests, each run of consecutive requests with one prompt (n choices of it) as one engine group:
+    /// the prompt is computed once and its KV blocks shared by the group's sequences. One stream per request.
+    static func submitSharingPrompts(_ engine: Engine, _ requests: [GenerationRequest])
+        -> [AsyncThrowingStream<GenerationEvent, any Error>]
+    {
+        var streams: [AsyncThrowingStream<GenerationEvent, any Error>] = []
+        var start = 0
+        while start < requests.count {
+            var end = start + 1
+            while end < requests.count, requests[end].promptTokens == requests[start].promptTokens { end += 1 }
+            streams += end - start > 1 ? engine.submit(Array(requests[start..<end])) : [engine.submit(requests[start])]
+            start = end
+        }
+        return streams
+    }
+
     /// The events of several sequences as one stream, each tagged with its request's index. Dropping the stream
     /// cancels every sequence.
     static func merged(_ engine: Engine, _ requests: [GenerationRequest])
         -> AsyncThrowingStream<(index: Int, event: GenerationEvent), any Error>
     {
         let (stream, continuation) = AsyncThrowingStream<(index: Int, event: GenerationEvent), any Error>.makeStream()
-        let streams = requests.map { engine.submit($0) }
+        let streams = submitSharingPrompts(engine, requests)
         let task = Task {
             do {
                 try await withThrowingTaskGroup(of: Void.self) { group in
