@@ -11,6 +11,7 @@ extension Handlers {
     func completions(_ request: Request) async -> Response {
         let arrived = ContinuousClock.now
         let route = GenerationRoute.completions
+        let trace = RequestTrace(route: route, headers: request.headers)
         var counted: ServerState.Ready?
         var request = request
         do throws(OpenAIError) {
@@ -25,13 +26,13 @@ extension Handlers {
             return await runOpenAI(
                 ready: ready, route: route, body: request.body, requests: plan.requests, promptTokens: plan.promptTokens,
                 stream: body.sampling.stream == true, includeUsage: plan.includeUsage, chunker: chunker,
-                arrived: arrived
+                arrived: arrived, trace: trace
             ) { choices in
                 chunker.reply(choices, prompts: plan.requests.map(\.promptTokens), usage: OpenAIReply.usage(
                     prompt: plan.promptTokens, completion: choices.reduce(0) { $0 + $1.tokens.count }))
             }
         } catch {
-            return openAIFailure(error, ready: counted, route: route)
+            return openAIFailure(error, ready: counted, route: route, trace: trace, validation: seconds(since: arrived))
         }
     }
 }

@@ -96,6 +96,7 @@ struct OpenAIStream<Chunker: OpenAIChunker>: Sendable {
     let promptTokens: Int
     let arrived: ContinuousClock.Instant
     let validation: Double
+    let trace: RequestTrace
 
     func response(permit: Permit) -> Response {
         Response(
@@ -142,6 +143,8 @@ struct OpenAIStream<Chunker: OpenAIChunker>: Sendable {
             return
         } catch {
             // A write failed: the client went away. Leaving the loop drops the merged stream, which cancels it.
+            trace.phases(validation: validation)
+            trace.end(error: .generation("the client went away"))
             ready.metrics.dropped()
             RequestLog.dropped(state.logger, route: route, generated: generated)
             throw error
@@ -156,11 +159,17 @@ struct OpenAIStream<Chunker: OpenAIChunker>: Sendable {
             total: seconds(since: arrived), validation: validation, queue: queue, inference: inference,
             timeToFirstToken: firstToken, promptTokens: promptTokens, generatedTokens: generated,
             maxNewTokens: requests.first?.parameters.maxNewTokens ?? 0)
+        trace.phases(
+            validation: validation, queue: queue, firstToken: firstToken, inference: inference,
+            promptTokens: promptTokens, generatedTokens: generated)
+        trace.end()
         ready.metrics.succeeded(timings)
         RequestLog.finished(state.logger, route: route, timings: timings, reason: reason)
     }
 
     private func fail(_ error: ServerError, writer: inout any ResponseBodyWriter) async throws {
+        trace.phases(validation: validation)
+        trace.end(error: error)
         ready.metrics.failed(error)
         RequestLog.failed(state.logger, route: route, error: error)
         try await writer.write(OpenAIReply.event(OpenAIError(error).body))
