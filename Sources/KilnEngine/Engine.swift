@@ -269,7 +269,8 @@ public final class Engine: @unchecked Sendable {
         let wanted = members.contains { $0.wantsPromptLogprobs }
         do {
             try scheduler.add(
-                id: parent, tokens: prompt, maxNewTokens: members.map(\.maxNewTokens).max()!, usePrefixCache: !wanted)
+                id: parent, tokens: prompt, maxNewTokens: members.map(\.maxNewTokens).max()!, usePrefixCache: !wanted,
+                forks: members.count)
         } catch {
             for m in members { m.continuation.finish(throwing: EngineError.invalidRequest(error.description)) }
             return

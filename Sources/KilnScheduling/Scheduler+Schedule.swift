@@ -95,7 +95,9 @@ extension Scheduler {
         if config.policy == .guaranteedNoEvict {
             for id in running {
                 guard let sequence = sequences[id] else { continue }
-                reserved += max(0, finalBlocks(sequence) - sequence.blockTable.count)
+                // A fork still sharing the block it writes next will need a copy of it.
+                let copy = sharedTail(sequence) != nil ? 1 : 0
+                reserved += max(0, finalBlocks(sequence) - sequence.blockTable.count + copy)
             }
         }
         while budget > 0, running.count < config.maxBatchSize, let id = waiting.first,
@@ -168,8 +170,13 @@ extension Scheduler {
         return chunk
     }
 
-    /// Blocks the sequence can ever hold: positions up to its prompt plus `maxNewTokens`.
+    /// Blocks the sequence can ever hold: positions up to its prompt plus `maxNewTokens`. For a sequence with
+    /// planned forks, the blocks of all its children: the prompt's full blocks once, and each child's own
+    /// tail (its copy of the partial block, then its growth).
     public func finalBlocks(_ sequence: SequenceState) -> Int {
-        blocksFor(sequence.promptCount + sequence.maxNewTokens)
+        let own = blocksFor(sequence.promptCount + sequence.maxNewTokens)
+        guard sequence.plannedForks > 0 else { return own }
+        let shared = sequence.promptCount / config.blockSize
+        return shared + sequence.plannedForks * (own - shared)
     }
 }

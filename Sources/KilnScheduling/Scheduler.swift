@@ -31,9 +31,11 @@ public struct Scheduler: Sendable {
     /// Queues a sequence; `tokens` is its prompt, `maxNewTokens` bounds its growth. Fails when the id is in
     /// use or when the sequence could never fit in the KV cache, even alone. With `usePrefixCache` false it
     /// computes every position even when cached blocks match (its own full blocks are still cached for others).
-    public mutating func add(id: SequenceID, tokens: [Int32], maxNewTokens: Int, usePrefixCache: Bool = true)
-        throws(SchedulerError)
-    {
+    /// `forks` > 0 says the engine will fork that many children from it after its prompt (see `fork`), so that
+    /// `guaranteedNoEvict` admits it only when the children's growth fits too.
+    public mutating func add(
+        id: SequenceID, tokens: [Int32], maxNewTokens: Int, usePrefixCache: Bool = true, forks: Int = 0
+    ) throws(SchedulerError) {
         guard sequences[id] == nil else { throw .duplicateSequence(id) }
         guard !tokens.isEmpty else { throw .emptyPrompt(id) }
         guard maxNewTokens >= 1 else { throw .invalidMaxNewTokens(id, maxNewTokens: maxNewTokens) }
@@ -41,8 +43,14 @@ public struct Scheduler: Sendable {
             throw .exceedsCapacity(
                 id, promptTokens: tokens.count, maxNewTokens: maxNewTokens, capacityTokens: config.tokenCapacity)
         }
-        sequences[id] = SequenceState(
-            id: id, prompt: tokens, maxNewTokens: maxNewTokens, usesPrefixCache: usePrefixCache)
+        let sequence = SequenceState(
+            id: id, prompt: tokens, maxNewTokens: maxNewTokens, usesPrefixCache: usePrefixCache, plannedForks: forks)
+        // Under maxUtilization children run (or are preempted) one by one, so each fitting alone is enough.
+        if config.policy == .guaranteedNoEvict, finalBlocks(sequence) > config.blockCount {
+            throw .forksExceedCapacity(
+                id, forks: forks, blocksNeeded: finalBlocks(sequence), blockCount: config.blockCount)
+        }
+        sequences[id] = sequence
         waiting.pushBack(id)
     }
 
@@ -56,8 +64,8 @@ public struct Scheduler: Sendable {
     ///
     /// The parent must have nothing pending: every one of its tokens computed (a sampling chunk committed
     /// without a token). Typically the engine forks n children after the prompt and then finishes the parent.
-    /// Under `guaranteedNoEvict` a child's growth was not reserved at admission; a child that finds no block
-    /// waits, holding its place, until one is released.
+    /// Under `guaranteedNoEvict` the children's growth is reserved when the parent is added with `forks`; a
+    /// child forked beyond that may find no block and wait, holding its place, until one is released.
     public mutating func fork(_ parent: SequenceID, as child: SequenceID, token: Int32, maxNewTokens: Int)
         throws(SchedulerError)
     {

@@ -113,6 +113,36 @@ struct SchedulerForkTests {
         #expect(other.usedBlockCount == 2 && other.runningIDs == [0])
     }
 
+    @Test("guaranteedNoEvict reserves the children's growth when the parent is admitted, so no child ever waits")
+    func guaranteedNoEvictReservesForForks() throws {
+        // 8 blocks of 4. Prompt 6 (one full block shared, one partial), up to 6 new tokens: a child ends at 12
+        // positions, 3 blocks, 2 of them its own. Three children: 1 + 3 × 2 = 7 blocks.
+        var scheduler = try makeScheduler(blockSize: 4, blockCount: 8, policy: .guaranteedNoEvict)
+        try scheduler.add(id: 0, tokens: tokenRun(0, 6), maxNewTokens: 6, forks: 3)
+        #expect(scheduler.finalBlocks(scheduler.sequence(0)!) == 7)
+        try scheduler.add(id: 9, tokens: tokenRun(50, 4), maxNewTokens: 4)  // 2 blocks: only after the group
+        var plan = scheduler.schedule()
+        #expect(plan.chunks.map(\.sequence) == [0])
+        scheduler.commit(plan, sampled: [:])
+        for child in 1...3 { try scheduler.fork(0, as: child, token: Int32(100 + child), maxNewTokens: 6) }
+        scheduler.finish(0)
+        // Every child advances every step until its limit; 9 waits until the blocks are back.
+        for step in 0..<5 {
+            plan = scheduler.schedule()
+            #expect(plan.chunks.map(\.sequence) == [1, 2, 3], "step \(step)")
+            scheduler.commit(plan, sampled: Dictionary(uniqueKeysWithValues: plan.chunks.map { ($0.sequence, 7) }))
+        }
+        #expect([1, 2, 3].allSatisfy { scheduler.sequence($0)!.reachedLimit })
+        #expect(scheduler.usedBlockCount == 7 && scheduler.stats.blockCopies == 2)
+        for child in 1...3 { scheduler.finish(child) }
+        #expect(scheduler.schedule().chunks.map(\.sequence) == [9])
+
+        // A group that could never fit together is refused at once rather than left waiting.
+        #expect(throws: SchedulerError.forksExceedCapacity(5, forks: 4, blocksNeeded: 9, blockCount: 8)) {
+            try scheduler.add(id: 5, tokens: tokenRun(0, 6), maxNewTokens: 6, forks: 4)
+        }
+    }
+
     @Test(
         "random forks, steps and cancellations: reads see their own prefix, writes go to unshared blocks, none leak",
         arguments: [(UInt64(11), false), (12, true), (13, true)])
