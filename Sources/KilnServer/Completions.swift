@@ -22,14 +22,18 @@ extension Handlers {
             let chunker = CompletionChunker(
                 id: OpenAIReply.id("cmpl-"), created: Int(Date().timeIntervalSince1970), model: servedModel,
                 fingerprint: systemFingerprint, includeUsage: plan.includeUsage, logprobs: body.logprobs,
-                echo: body.echo ? plan.echoTexts : nil, tokenizer: ready.tokenizer)
+                echo: body.echo ? plan.returnedEchoTexts : nil, tokenizer: ready.tokenizer)
             return await runOpenAI(
                 ready: ready, route: route, body: request.body, requests: plan.requests, promptTokens: plan.promptTokens,
                 stream: body.sampling.stream == true, includeUsage: plan.includeUsage, chunker: chunker,
                 arrived: arrived, trace: trace
-            ) { choices in
-                chunker.reply(choices, prompts: plan.requests.map(\.promptTokens), usage: OpenAIReply.usage(
-                    prompt: plan.promptTokens, completion: choices.reduce(0) { $0 + $1.tokens.count }))
+            ) { candidates in
+                // Usage counts every candidate generated, as OpenAI bills best_of.
+                let picked = plan.pick(candidates)
+                return chunker.reply(
+                    picked.map { candidates[$0] }, prompts: picked.map { plan.requests[$0].promptTokens },
+                    usage: OpenAIReply.usage(
+                        prompt: plan.promptTokens, completion: candidates.reduce(0) { $0 + $1.tokens.count }))
             }
         } catch {
             return openAIFailure(error, ready: counted, route: route, trace: trace, validation: seconds(since: arrived))
@@ -38,10 +42,13 @@ extension Handlers {
 }
 
 struct CompletionPlan {
-    /// One per choice, prompt-major.
+    /// One per candidate, prompt-major: `bestOf` per prompt (`n` without best_of).
     var requests: [GenerationRequest] = []
-    /// The text echoed for each choice.
-    var echoTexts: [String] = []
+    /// The text echoed for each returned choice (`n` per prompt).
+    var returnedEchoTexts: [String] = []
+    /// Choices returned per prompt, and candidates generated per prompt (≥ n).
+    var n = 1
+    var bestOf = 1
     var promptTokens = 0
     var includeUsage: Bool
 
@@ -51,19 +58,37 @@ struct CompletionPlan {
         if let suffix = body.suffix, !suffix.isEmpty {
             throw .unsupported("`suffix` is not supported: Kiln does not fill in the middle", param: "suffix")
         }
-        if let bestOf = body.bestOf, bestOf != 1 {
-            throw .unsupported("`best_of` is not supported; use `n` and `logprobs`", param: "best_of")
-        }
+
         guard !body.prompts.isEmpty else { throw .invalid("`prompt` cannot be empty", param: "prompt") }
         guard body.prompts.count <= Self.maxPrompts else {
             throw .invalid("`prompt` may hold at most \(Self.maxPrompts) prompts. Given: \(body.prompts.count)", param: "prompt")
+        }
+        n = body.sampling.n ?? 1
+        bestOf = body.bestOf ?? n
+        // OpenAI's best_of: candidates generated server-side, the best n returned; never streamed.
+        if body.bestOf != nil {
+            guard (1...OpenAISampling.maxChoices).contains(n) else {
+                throw .invalid("`n` must be between 1 and \(OpenAISampling.maxChoices). Given: \(n)", param: "n")
+            }
+            guard (1...OpenAISampling.maxChoices).contains(bestOf) else {
+                throw .invalid(
+                    "`best_of` must be between 1 and \(OpenAISampling.maxChoices). Given: \(bestOf)", param: "best_of")
+            }
+            guard bestOf >= n else {
+                throw .invalid("`best_of` must be greater than or equal to `n`. Given: \(bestOf) < \(n)", param: "best_of")
+            }
+            if bestOf > 1 && body.sampling.stream == true {
+                throw .invalid("`best_of` cannot be used when streaming", param: "best_of")
+            }
         }
         let logprobs = body.logprobs ?? 0
         if body.echo && body.logprobs != nil && body.sampling.stream == true {
             throw .unsupported("`echo` with `logprobs` is not supported when streaming", param: "echo")
         }
+        var fields = body.sampling
+        fields.n = bestOf  // candidate i of a prompt is seeded seed + i
         let sampling = OpenAISampling(
-            fields: body.sampling, maxTokens: body.maxTokens ?? 16, maxTokensName: "max_tokens",
+            fields: fields, maxTokens: body.maxTokens ?? 16, maxTokensName: "max_tokens",
             topLogprobs: logprobs, topLogprobsName: "logprobs")
         try sampling.check(config: config)
         let tokenizer = ready.tokenizer
@@ -85,10 +110,27 @@ struct CompletionPlan {
             for p in try sampling.parameters(promptTokens: tokens.count, validator: ready.validator, input: "prompt") {
                 requests.append(
                     GenerationRequest(promptTokens: tokens, parameters: p, promptLogprobs: body.echo && body.logprobs != nil))
-                echoTexts.append(text)
             }
+            returnedEchoTexts += Array(repeating: text, count: n)
         }
         includeUsage = body.sampling.streamOptions?.includeUsage == true
+    }
+}
+
+extension CompletionPlan {
+    /// The candidates returned, as indices into `requests`, prompt-major: all of them, in order, without best_of;
+    /// with best_of > n, each prompt's n candidates with the highest mean token log-probability (OpenAI's "highest
+    /// log probability per token"), best first, ties to the lower seed.
+    func pick(_ candidates: [Collected]) -> [Int] {
+        guard bestOf > n else { return Array(candidates.indices) }
+        return stride(from: 0, to: candidates.count, by: bestOf).flatMap { start in
+            let group = Array(start..<min(start + bestOf, candidates.count))
+            let mean = { (i: Int) -> Double in
+                let tokens = candidates[i].tokens
+                return tokens.isEmpty ? -.infinity : candidates[i].logprobSum / Double(tokens.count)
+            }
+            return group.sorted { mean($0) > mean($1) || (mean($0) == mean($1) && $0 < $1) }.prefix(n)
+        }
     }
 }
 

@@ -84,6 +84,19 @@ def test_n_choices_compute_the_prompt_once(server):
     assert [ch.text for ch in many.choices] == alone
 
 
+def test_completions_best_of(server):
+    """best_of: candidates seeded as n choices are; the one with the highest mean token logprob comes back."""
+    c = client(server)
+    kwargs = dict(model="smollm2", prompt="The kiln was", max_tokens=8, temperature=1.0, seed=11)
+    candidates = c.completions.create(n=3, logprobs=0, **kwargs)
+    means = [sum(ch.logprobs.token_logprobs) / len(ch.logprobs.token_logprobs) for ch in candidates.choices]
+    best = c.completions.create(best_of=3, **kwargs)
+    assert [ch.text for ch in best.choices] == [candidates.choices[means.index(max(means))].text]
+    assert best.usage.completion_tokens == candidates.usage.completion_tokens
+    with pytest.raises(openai.BadRequestError):
+        c.completions.create(best_of=2, stream=True, **kwargs)
+
+
 def test_chat_stop(server):
     c = client(server)
     free = c.chat.completions.create(model="smollm2", messages=CHAT, temperature=0, max_tokens=24)
