@@ -22,7 +22,8 @@ extension Handlers {
             let chunker = CompletionChunker(
                 id: OpenAIReply.id("cmpl-"), created: Int(Date().timeIntervalSince1970), model: servedModel,
                 fingerprint: systemFingerprint, includeUsage: plan.includeUsage, logprobs: body.logprobs,
-                echo: body.echo ? plan.returnedEchoTexts : nil, tokenizer: ready.tokenizer)
+                echo: body.echo ? plan.returnedEchoTexts : nil, prompts: plan.requests.map(\.promptTokens),
+                tokenizer: ready.tokenizer)
             return await runOpenAI(
                 ready: ready, route: route, body: request.body, requests: plan.requests, promptTokens: plan.promptTokens,
                 stream: body.sampling.stream == true, includeUsage: plan.includeUsage, chunker: chunker,
@@ -82,9 +83,6 @@ struct CompletionPlan {
             }
         }
         let logprobs = body.logprobs ?? 0
-        if body.echo && body.logprobs != nil && body.sampling.stream == true {
-            throw .unsupported("`echo` with `logprobs` is not supported when streaming", param: "echo")
-        }
         var fields = body.sampling
         fields.n = bestOf  // candidate i of a prompt is seeded seed + i
         let sampling = OpenAISampling(
@@ -172,13 +170,16 @@ struct CompletionChunker: OpenAIChunker {
     let includeUsage: Bool
     let logprobs: Int?
     let echo: [String]?
+    /// Each streamed choice's prompt tokens (streams never use best_of, so choices are requests).
+    let prompts: [[Int32]]
     let entries: LogprobEntries
     private var pending: [LegacyLogprobs]
 
     init(
         id: String, created: Int, model: String, fingerprint: String, includeUsage: Bool, logprobs: Int?,
-        echo: [String]?, tokenizer: Tokenizer
+        echo: [String]?, prompts: [[Int32]] = [], tokenizer: Tokenizer
     ) {
+        self.prompts = prompts
         self.id = id
         self.created = created
         self.model = model
@@ -215,13 +216,35 @@ struct CompletionChunker: OpenAIChunker {
         l.add(entries.text(t.id), logprob: t.logprob, top: t.topAlternatives.map { (entries.text($0.id), $0.logprob) })
     }
 
+    /// With echo and logprobs the echo waits for each choice's prompt log-probabilities (see `prompt`).
     mutating func start() -> [Value] {
-        guard let echo else { return [] }
+        guard let echo, logprobs == nil else { return [] }
         return echo.indices.map { i in
             ensure(i)
             pending[i].offset = echo[i].unicodeScalars.count
             return chunk([choice(i, text: echo[i])])
         }
+    }
+
+    /// The echo of one choice's prompt with its tokens' log-probabilities, when both were asked for.
+    mutating func prompt(_ info: PromptInfo, choice index: Int) -> [Value] {
+        guard let echo, logprobs != nil, index < echo.count, index < prompts.count else { return [] }
+        ensure(index)
+        addPrompt(prompts[index], info, echoed: echo[index], to: &pending[index])
+        return [chunk([choice(index, text: echo[index])])]
+    }
+
+    /// Prompt tokens as legacy logprob entries (the first without a logprob); later offsets start after `echoed`.
+    private func addPrompt(_ prompt: [Int32], _ info: PromptInfo?, echoed: String, to l: inout LegacyLogprobs) {
+        let given = info?.logprobs ?? []
+        let offset = prompt.count - given.count
+        for (i, id) in prompt.enumerated() {
+            let scored = i >= offset && i > 0 ? given[i - offset] : nil
+            l.add(
+                entries.text(id), logprob: scored?.logprob,
+                top: (scored?.topAlternatives ?? []).map { (entries.text($0.id), $0.logprob) })
+        }
+        l.offset = echoed.unicodeScalars.count
     }
 
     mutating func token(_ token: GeneratedToken, choice index: Int) -> [Value] {
@@ -243,18 +266,7 @@ struct CompletionChunker: OpenAIChunker {
             var lp: Value = nil
             if let logprobs {
                 var l = LegacyLogprobs()
-                if echo != nil {
-                    let prompt = prompts[index]
-                    let given = c.prompt?.logprobs ?? []
-                    let offset = prompt.count - given.count
-                    for (i, id) in prompt.enumerated() {
-                        let scored = i >= offset && i > 0 ? given[i - offset] : nil
-                        l.add(
-                            entries.text(id), logprob: scored?.logprob,
-                            top: (scored?.topAlternatives ?? []).map { (entries.text($0.id), $0.logprob) })
-                    }
-                    l.offset = echoed.unicodeScalars.count
-                }
+                if echo != nil { addPrompt(prompts[index], c.prompt, echoed: echoed, to: &l) }
                 for t in c.tokens { add(t, to: &l) }
                 lp = l.take(withTop: logprobs > 0)
             }

@@ -76,10 +76,16 @@ extension Generation {
 protocol OpenAIChunker: Sendable {
     /// Chunks before any token (the assistant role, echoed prompts).
     mutating func start() -> [Value]
+    /// Chunks when a choice's prompt has been computed (echoed prompts with their log-probabilities).
+    mutating func prompt(_ info: PromptInfo, choice: Int) -> [Value]
     mutating func token(_ token: GeneratedToken, choice: Int) -> [Value]
     mutating func finish(_ completion: Completion, choice: Int) -> [Value]
     /// The last chunk when `stream_options.include_usage` is set: no choices, the request's usage.
     func usage(_ usage: Value) -> Value
+}
+
+extension OpenAIChunker {
+    mutating func prompt(_ info: PromptInfo, choice: Int) -> [Value] { [] }
 }
 
 /// A streamed OpenAI reply: `data: {chunk}` events, the usage chunk when asked for, then `data: [DONE]`. Errors
@@ -120,7 +126,7 @@ struct OpenAIStream<Chunker: OpenAIChunker>: Sendable {
             for try await (index, event) in Generation.merged(ready.engine, requests) {
                 var chunks: [Value] = []
                 switch event {
-                case .prompt: break
+                case .prompt(let info): chunks = chunker.prompt(info, choice: index)
                 case .token(let token):
                     generated += 1
                     if firstToken == nil { firstToken = seconds(since: arrived) }

@@ -145,6 +145,16 @@ def test_completions(server):
             assert abs(top[token] - logprob) < 1e-4
         else:
             assert logprob <= min(top.values()) + 1e-4
+    # Streamed, the echo comes as its own chunk once the prompt is computed, with the same prompt logprobs.
+    chunks = list(c.completions.create(model="smollm2", prompt=prompt, max_tokens=8, temperature=0, echo=True,
+                                       logprobs=2, stream=True))
+    first = chunks[0].choices[0]
+    assert first.text == prompt
+    assert first.logprobs.tokens == lp.tokens[:echo.usage.prompt_tokens]
+    assert first.logprobs.token_logprobs[0] is None
+    assert all(abs(a - b) < 1e-4 for a, b in zip(first.logprobs.token_logprobs[1:],
+                                                   lp.token_logprobs[1:echo.usage.prompt_tokens]))
+    assert "".join(ch.choices[0].text for ch in chunks if ch.choices) == echo.choices[0].text
     many = c.completions.create(model="smollm2", prompt=[prompt, "Once upon a time"], max_tokens=4,
                                 temperature=0, n=2)
     assert [ch.index for ch in many.choices] == [0, 1, 2, 3]
