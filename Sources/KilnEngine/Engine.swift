@@ -20,7 +20,7 @@ public final class Engine: @unchecked Sendable {
 
     private let condition = NSCondition()
     // Guarded by `condition`:
-    private var inbox: [Submission] = []
+    private var inbox: [Arrival] = []
     private var cancellations: [SequenceID] = []
     private var stopping = false
     private var nextID = 0
@@ -32,6 +32,10 @@ public final class Engine: @unchecked Sendable {
     private var scheduler: Scheduler
     private let cache: PagedKVCache
     private var active: [SequenceID: ActiveSequence] = [:]
+    /// Shared prompts still being computed, by their hidden sequence's id.
+    private var groups: [SequenceID: ForkGroup] = [:]
+    /// The group each not-yet-forked member waits in.
+    private var pendingParent: [SequenceID: SequenceID] = [:]
     private var counters = EngineMetrics()
     private let constraintCompiler = Mutex<ConstraintCompiler?>(nil)
 
@@ -40,6 +44,12 @@ public final class Engine: @unchecked Sendable {
         let request: GenerationRequest
         let continuation: AsyncThrowingStream<GenerationEvent, Error>.Continuation
         let submitted: Double
+    }
+
+    /// What the inbox holds: one request, or requests sharing a prompt under a hidden sequence's id.
+    enum Arrival {
+        case single(Submission)
+        case group(SequenceID, [Submission])
     }
 
     public init(model: LoadedModel, config: EngineConfig = EngineConfig()) throws {
@@ -98,13 +108,47 @@ public final class Engine: @unchecked Sendable {
         }
         let id = nextID
         nextID += 1
-        inbox.append(Submission(id: id, request: request, continuation: continuation, submitted: now()))
+        inbox.append(.single(Submission(id: id, request: request, continuation: continuation, submitted: now())))
         condition.signal()
         condition.unlock()
         continuation.onTermination = { [weak self] termination in
             if case .cancelled = termination { self?.cancel(id) }
         }
         return stream
+    }
+
+    /// Queues requests that share one prompt (OpenAI's `n` choices, TGI's `best_of`), one stream each, in order.
+    /// The prompt is computed once, by a hidden sequence; each request then samples its first token from that
+    /// sequence's last logits with its own sampler and continues as a fork sharing the prompt's KV blocks (the
+    /// last, partial block is copied when a fork first writes into it). So every request's tokens are the ones it
+    /// would get submitted alone, the prompt costs one prefill, and its KV is held once. Cancelling one stream
+    /// ends that request only. Requests whose prompts differ are queued one by one.
+    public func submit(_ requests: [GenerationRequest]) -> [AsyncThrowingStream<GenerationEvent, Error>] {
+        guard requests.count > 1, requests.dropFirst().allSatisfy({ $0.promptTokens == requests[0].promptTokens })
+        else { return requests.map { submit($0) } }
+        let made = requests.map { _ in AsyncThrowingStream<GenerationEvent, Error>.makeStream() }
+        condition.lock()
+        if stopping {
+            condition.unlock()
+            for m in made { m.continuation.finish(throwing: EngineError.unavailable("the engine is shutting down")) }
+            return made.map(\.stream)
+        }
+        let parent = nextID
+        let ids = requests.indices.map { parent + 1 + $0 }
+        nextID += requests.count + 1
+        let submitted = now()
+        let members = requests.indices.map {
+            Submission(id: ids[$0], request: requests[$0], continuation: made[$0].continuation, submitted: submitted)
+        }
+        inbox.append(.group(parent, members))
+        condition.signal()
+        condition.unlock()
+        for (id, m) in zip(ids, made) {
+            m.continuation.onTermination = { [weak self] termination in
+                if case .cancelled = termination { self?.cancel(id) }
+            }
+        }
+        return made.map(\.stream)
     }
 
     /// Stops taking requests; with `drain`, running and queued requests finish first, otherwise they end with an
@@ -141,7 +185,7 @@ public final class Engine: @unchecked Sendable {
     private func run() {
         while true {
             condition.lock()
-            while inbox.isEmpty && cancellations.isEmpty && active.isEmpty && !stopping {
+            while inbox.isEmpty && cancellations.isEmpty && active.isEmpty && groups.isEmpty && !stopping {
                 condition.wait()
             }
             let submissions = inbox
@@ -151,9 +195,14 @@ public final class Engine: @unchecked Sendable {
             let shuttingDown = stopping
             condition.unlock()
 
-            for submission in submissions { admit(submission) }
+            for arrival in submissions {
+                switch arrival {
+                case .single(let submission): admit(submission)
+                case .group(let parent, let members): admit(group: parent, members)
+                }
+            }
             for id in cancelled { end(id, error: EngineError.unavailable("the request was cancelled")) }
-            if active.isEmpty {
+            if active.isEmpty && groups.isEmpty {
                 publish()
                 if shuttingDown { break }
                 continue
@@ -166,10 +215,11 @@ public final class Engine: @unchecked Sendable {
         condition.unlock()
     }
 
-    private func admit(_ s: Submission) {
+    /// Why the engine cannot serve `request`, if it cannot.
+    private func problem(_ request: GenerationRequest) -> String? {
         let transformer = model.transformer
-        let p = s.request.parameters
-        let prompt = s.request.promptTokens
+        let p = request.parameters
+        let prompt = request.promptTokens
         let limit = transformer.config.contextLength
         var problem: String?
         if prompt.isEmpty {
@@ -180,9 +230,17 @@ public final class Engine: @unchecked Sendable {
             problem =
                 "`inputs` tokens + `max_new_tokens` must be <= \(limit). Given: \(prompt.count) `inputs` tokens and \(p.maxNewTokens) `max_new_tokens`"
         }
+        return problem
+    }
+
+    private func admit(_ s: Submission) {
+        let prompt = s.request.promptTokens
+        var problem = self.problem(s.request)
         if problem == nil {
             do {
-                try scheduler.add(id: s.id, tokens: prompt, maxNewTokens: p.maxNewTokens)
+                try scheduler.add(
+                    id: s.id, tokens: prompt, maxNewTokens: s.request.parameters.maxNewTokens,
+                    usePrefixCache: !s.request.promptLogprobs)
             } catch {
                 problem = error.description
             }
@@ -196,6 +254,34 @@ public final class Engine: @unchecked Sendable {
         counters.promptTokensTotal += prompt.count
     }
 
+    /// Queues the hidden sequence that computes a shared prompt, growing as far as its longest member may.
+    private func admit(group parent: SequenceID, _ submissions: [Submission]) {
+        var members: [ActiveSequence] = []
+        for s in submissions {
+            if let problem = problem(s.request) {
+                s.continuation.finish(throwing: EngineError.invalidRequest(problem))
+            } else {
+                members.append(ActiveSequence(submission: s, tokenizer: model.tokenizer, stopTokens: model.stopTokenIDs))
+            }
+        }
+        guard let first = members.first else { return }
+        let prompt = first.scoring.tokens
+        let wanted = members.contains { $0.wantsPromptLogprobs }
+        do {
+            try scheduler.add(
+                id: parent, tokens: prompt, maxNewTokens: members.map(\.maxNewTokens).max()!, usePrefixCache: !wanted,
+                forks: members.count)
+        } catch {
+            for m in members { m.continuation.finish(throwing: EngineError.invalidRequest(error.description)) }
+            return
+        }
+        let topN = members.filter(\.wantsPromptLogprobs).map(\.sampler.parameters.topNTokens).max() ?? 0
+        groups[parent] = ForkGroup(
+            id: parent, members: members, scoring: PromptScoring(tokens: prompt, wanted: wanted, topN: topN))
+        for m in members { pendingParent[m.id] = parent }
+        counters.promptTokensTotal += prompt.count
+    }
+
     /// schedule → run → sample → deliver.
     private func step() {
         let started = now()
@@ -205,10 +291,16 @@ public final class Engine: @unchecked Sendable {
             Thread.sleep(forTimeInterval: 0.001)
             return
         }
+        for copy in plan.copies { cache.copyBlock(from: copy.from, to: copy.to) }
+        // Rows that need logits: prompt positions being scored, then the sampling row.
+        var scored: [Int] = []
         let batch = plan.chunks.map { chunk in
-            BatchChunk(
+            let scoring = groups[chunk.sequence]?.scoring ?? active[chunk.sequence]?.scoring
+            let rows = scoring?.rows(start: chunk.start, count: chunk.tokens.count) ?? 0
+            scored.append(rows)
+            return BatchChunk(
                 start: chunk.start, tokens: chunk.tokens, blockTable: chunk.blockTable,
-                logitRows: chunk.samples ? [chunk.tokens.count - 1] : [])
+                logitRows: Array(0..<rows) + (chunk.samples ? [chunk.tokens.count - 1] : []))
         }
         let logits: [Float]
         do {
@@ -220,35 +312,97 @@ public final class Engine: @unchecked Sendable {
             return
         }
         counters.lastStepFailed = false
+        counters.forwardTokensTotal += plan.tokenCount
         let vocab = model.transformer.config.vocabularySize
         var sampled: [SequenceID: Int32] = [:]
         var outputs: [(SequenceID, SampledToken)] = []
+        var failures: [(SequenceID, SamplingError)] = []
+        var forks: [(ForkGroup, [(ActiveSequence, Result<SampledToken, SamplingError>)])] = []
         var row = 0
-        for chunk in plan.chunks {
-            guard let sequence = active[chunk.sequence] else { continue }
-            if sequence.scheduledAt == nil { sequence.scheduledAt = started }
-            guard chunk.samples else { continue }
-            let result = logits.withUnsafeBufferPointer { all in
-                Result { () throws(SamplingError) -> SampledToken in
-                    try sequence.sampler.sample(
-                        logits: UnsafeBufferPointer(rebasing: all[row * vocab..<(row + 1) * vocab]),
-                        mask: sequence.mask())
+        logits.withUnsafeBufferPointer { all in
+            func rows(_ first: Int, _ count: Int) -> UnsafeBufferPointer<Float> {
+                UnsafeBufferPointer(rebasing: all[first * vocab..<(first + count) * vocab])
+            }
+            for (c, chunk) in plan.chunks.enumerated() {
+                let first = row
+                row += batch[c].logitRows.count
+                let scoredRows = rows(first, scored[c])
+                if let group = groups[chunk.sequence] {
+                    if group.scheduledAt == nil { group.scheduledAt = started }
+                    if scored[c] > 0 { Self.score(&group.scoring, start: chunk.start, rows: scoredRows, vocab: vocab) }
+                    guard chunk.samples else { continue }
+                    let last = rows(first + scored[c], 1)
+                    var results: [(ActiveSequence, Result<SampledToken, SamplingError>)] = []
+                    for member in group.members {
+                        do throws(SamplingError) {
+                            results.append((member, .success(try member.sampler.sample(logits: last, mask: member.mask()))))
+                        } catch {
+                            results.append((member, .failure(error)))
+                        }
+                    }
+                    forks.append((group, results))
+                    continue
+                }
+                guard let sequence = active[chunk.sequence] else { continue }
+                if sequence.scheduledAt == nil { sequence.scheduledAt = started }
+                if scored[c] > 0 { Self.score(&sequence.scoring, start: chunk.start, rows: scoredRows, vocab: vocab) }
+                guard chunk.samples else { continue }
+                let last = rows(first + scored[c], 1)
+                do throws(SamplingError) {
+                    let token = try sequence.sampler.sample(logits: last, mask: sequence.mask())
+                    sampled[chunk.sequence] = token.id
+                    outputs.append((chunk.sequence, token))
+                } catch {
+                    failures.append((chunk.sequence, error))
                 }
             }
-            row += 1
-            switch result {
-            case .success(let token):
-                sampled[chunk.sequence] = token.id
-                outputs.append((chunk.sequence, token))
-            case .failure(let error):
-                end(chunk.sequence, error: EngineError.generation("\(error)"))
-            }
         }
+        for (id, error) in failures { end(id, error: EngineError.generation("\(error)")) }
         scheduler.commit(plan, sampled: sampled)
+        for (group, results) in forks { fork(group, results) }
         for (id, token) in outputs { deliver(token, to: id) }
         counters.steps += 1
         counters.lastStepTokens = plan.tokenCount
         counters.stepSecondsTotal += now() - started
+    }
+
+    /// Scores the prompt tokens after the positions of `rows` (row i is position `start + i`).
+    private static func score(_ scoring: inout PromptScoring, start: Int, rows: UnsafeBufferPointer<Float>, vocab: Int) {
+        let count = rows.count / vocab
+        guard count > 0,
+            let scored = try? Sampler.promptLogprobs(
+                rows: rows, vocabularySize: vocab, tokens: scoring.tokens[(start + 1)...(start + count)],
+                topN: scoring.topN)
+        else { return }
+        scoring.record(scored, from: start)
+    }
+
+    /// Forks each member whose first token was sampled from the shared prompt's logits, delivers that token, and
+    /// ends the hidden sequence (its references to the prompt's blocks go; the members' remain).
+    private func fork(_ group: ForkGroup, _ results: [(ActiveSequence, Result<SampledToken, SamplingError>)]) {
+        guard groups[group.id] === group else { return }
+        groups[group.id] = nil
+        for (member, result) in results {
+            pendingParent[member.id] = nil
+            let token: SampledToken
+            switch result {
+            case .success(let t): token = t
+            case .failure(let error):
+                member.continuation.finish(throwing: EngineError.generation("\(error)"))
+                continue
+            }
+            do {
+                try scheduler.fork(group.id, as: member.id, token: token.id, maxNewTokens: member.maxNewTokens)
+            } catch {
+                member.continuation.finish(throwing: EngineError.generation(error.description))
+                continue
+            }
+            member.scheduledAt = group.scheduledAt
+            member.scoring = group.scoring
+            active[member.id] = member
+            deliver(token, to: member.id)
+        }
+        scheduler.finish(group.id)
     }
 
     private func deliver(_ token: SampledToken, to id: SequenceID) {
@@ -259,7 +413,8 @@ public final class Engine: @unchecked Sendable {
                 .prompt(
                     PromptInfo(
                         tokenCount: sequence.promptCount,
-                        queueSeconds: (sequence.scheduledAt ?? now()) - sequence.submitted, logprobs: nil)))
+                        queueSeconds: (sequence.scheduledAt ?? now()) - sequence.submitted,
+                        logprobs: sequence.wantsPromptLogprobs ? sequence.scoring.result : nil)))
         }
         let (event, finish) = sequence.accept(token)
         counters.generatedTokensTotal += 1
@@ -278,10 +433,27 @@ public final class Engine: @unchecked Sendable {
         }
     }
 
+    /// Ends a request with an error: a running sequence, a group's hidden sequence (every member still waiting
+    /// in it fails), or one member still waiting (the group goes on for the others, or ends with the last).
     private func end(_ id: SequenceID, error: EngineError) {
-        guard let sequence = active.removeValue(forKey: id) else { return }
-        scheduler.finish(id)
-        sequence.continuation.finish(throwing: error)
+        if let sequence = active.removeValue(forKey: id) {
+            scheduler.finish(id)
+            sequence.continuation.finish(throwing: error)
+        } else if let group = groups.removeValue(forKey: id) {
+            scheduler.finish(id)
+            for member in group.members {
+                pendingParent[member.id] = nil
+                member.continuation.finish(throwing: error)
+            }
+        } else if let parent = pendingParent.removeValue(forKey: id), let group = groups[parent] {
+            if let index = group.members.firstIndex(where: { $0.id == id }) {
+                group.members.remove(at: index).continuation.finish(throwing: error)
+            }
+            if group.members.isEmpty {
+                groups[parent] = nil
+                scheduler.finish(parent)
+            }
+        }
     }
 
     private func publish() {
@@ -293,6 +465,8 @@ public final class Engine: @unchecked Sendable {
         counters.prefixCacheHitTokens = stats.prefixCacheHitTokens
         counters.prefixCacheQueryTokens = stats.prefixCacheQueryTokens
         counters.preemptions = stats.preemptions
+        counters.forks = stats.forks
+        counters.blockCopies = stats.blockCopies
         condition.lock()
         snapshot = counters
         condition.unlock()

@@ -51,6 +51,12 @@ public struct EngineMetrics: Sendable, Equatable {
     public var lastStepTokens = 0
     public var generatedTokensTotal = 0
     public var promptTokensTotal = 0
+    /// Token positions run through the forward pass (prompt chunks and decodes; a prefix hit or a shared, forked
+    /// prompt is not computed again, a preempted sequence's recompute is).
+    public var forwardTokensTotal = 0
+    /// Sequences forked from a shared prompt (`n`, `best_of`) and shared partial blocks copied on write.
+    public var forks = 0
+    public var blockCopies = 0
     public var finishedRequests = 0
     /// Steps whose forward pass failed (every sequence in them ended with a generation error).
     public var failedSteps = 0

@@ -44,8 +44,10 @@ public struct PromptInfo: Sendable, Equatable {
     public var tokenCount: Int
     /// Seconds from submission until the prompt's first chunk was scheduled.
     public var queueSeconds: Double
-    /// Prompt log-probabilities when requested (the first token has none).
-    public var logprobs: [TokenLogprob]?
+    /// Prompt log-probabilities when requested: one per prompt token after the first (which has none), each the
+    /// model's own log-probability of that token given the ones before it, with the request's `topNTokens`
+    /// most likely alternatives at that position.
+    public var logprobs: [PromptTokenLogprob]?
 }
 
 public struct Completion: Sendable, Equatable {

@@ -13,6 +13,7 @@ extension Scheduler {
     /// O(running + admitted) apart from the block-table copies in the chunks.
     public mutating func schedule() -> StepPlan {
         var plan = StepPlan()
+        stepCopies = []
         var budget = config.maxBatchTokens
         var index = 0
         while index < running.count, budget > 0 {
@@ -30,6 +31,8 @@ extension Scheduler {
             admitWaiting(budget: budget, into: &plan)
         }
         plan.tokenCount = plan.chunks.reduce(0) { $0 + $1.tokens.count }
+        plan.copies = stepCopies
+        stepCopies = []
         return plan
     }
 
@@ -40,14 +43,26 @@ extension Scheduler {
         guard let sequence = sequences[id] else { return nil }
         let count = min(sequence.pendingCount, budget)
         guard count > 0 else { return nil }
-        let missing = blocksFor(sequence.computedCount + count) - sequence.blockTable.count
+        let copy = sharedTail(sequence) != nil ? 1 : 0
+        let missing = blocksFor(sequence.computedCount + count) - sequence.blockTable.count + copy
         while missing > blocks.availableCount {
             guard config.policy == .maxUtilization, let victim = running.last else { return nil }
             preempt(victim)
             preempted.append(victim)
             if victim == id { return nil }
         }
-        return makeChunk(id, count: count, newBlocks: missing)
+        return makeChunk(id, count: count, newBlocks: missing - copy)
+    }
+
+    /// The index in the block table of the partial block the sequence writes next, when another sequence
+    /// (a fork) still references it; nil when the next write starts a block or the block is its own.
+    func sharedTail(_ sequence: SequenceState) -> Int? {
+        guard sequence.computedCount % config.blockSize != 0 else { return nil }
+        let index = sequence.computedCount / config.blockSize
+        guard index < sequence.blockTable.count, blocks.referenceCount(sequence.blockTable[index]) > 1 else {
+            return nil
+        }
+        return index
     }
 
     /// Drops the KV of a running sequence and puts it back at the front of the queue; its registered
@@ -80,7 +95,9 @@ extension Scheduler {
         if config.policy == .guaranteedNoEvict {
             for id in running {
                 guard let sequence = sequences[id] else { continue }
-                reserved += max(0, finalBlocks(sequence) - sequence.blockTable.count)
+                // A fork still sharing the block it writes next will need a copy of it.
+                let copy = sharedTail(sequence) != nil ? 1 : 0
+                reserved += max(0, finalBlocks(sequence) - sequence.blockTable.count + copy)
             }
         }
         while budget > 0, running.count < config.maxBatchSize, let id = waiting.first,
@@ -96,7 +113,7 @@ extension Scheduler {
                 continue
             }
             let match =
-                config.prefixCaching
+                config.prefixCaching && sequence.usesPrefixCache
                 ? blocks.cachedPrefix(sequence.tokens, maxBlocks: (sequence.tokens.count - 1) / config.blockSize)
                 : PrefixMatch()
             let hitTokens = match.blocks.count * config.blockSize
@@ -117,7 +134,7 @@ extension Scheduler {
             sequence.status = .running
             sequences[id] = sequence
             running.append(id)
-            if config.prefixCaching {
+            if config.prefixCaching && sequence.usesPrefixCache {
                 counters.prefixCacheQueryTokens += sequence.tokens.count
                 counters.prefixCacheHitTokens += hitTokens
             }
@@ -129,9 +146,18 @@ extension Scheduler {
         }
     }
 
-    /// Allocates `newBlocks` blocks to `id` (the caller checked they are available) and cuts its next chunk.
+    /// Allocates `newBlocks` blocks to `id`, plus the copy of a shared partial block it writes into (the
+    /// caller checked they are available), and cuts its next chunk.
     private mutating func makeChunk(_ id: SequenceID, count: Int, newBlocks: Int) -> StepPlan.Chunk {
         var sequence = sequences.removeValue(forKey: id)!
+        if let index = sharedTail(sequence) {
+            let shared = sequence.blockTable[index]
+            let copy = blocks.allocate()!
+            blocks.release([shared])
+            sequence.blockTable[index] = copy
+            stepCopies.append(BlockCopy(from: shared, to: copy))
+            counters.blockCopies += 1
+        }
         for _ in 0..<max(0, newBlocks) {
             sequence.blockTable.append(blocks.allocate()!)
         }
@@ -144,8 +170,13 @@ extension Scheduler {
         return chunk
     }
 
-    /// Blocks the sequence can ever hold: positions up to its prompt plus `maxNewTokens`.
+    /// Blocks the sequence can ever hold: positions up to its prompt plus `maxNewTokens`. For a sequence with
+    /// planned forks, the blocks of all its children: the prompt's full blocks once, and each child's own
+    /// tail (its copy of the partial block, then its growth).
     public func finalBlocks(_ sequence: SequenceState) -> Int {
-        blocksFor(sequence.promptCount + sequence.maxNewTokens)
+        let own = blocksFor(sequence.promptCount + sequence.maxNewTokens)
+        guard sequence.plannedForks > 0 else { return own }
+        let shared = sequence.promptCount / config.blockSize
+        return shared + sequence.plannedForks * (own - shared)
     }
 }

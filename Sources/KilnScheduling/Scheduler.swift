@@ -20,6 +20,8 @@ public struct Scheduler: Sendable {
     /// Running sequences in admission order, oldest first; a resumed sequence counts as newly admitted.
     var running: [SequenceID] = []
     var counters = SchedulerStats()
+    /// Copy-on-write copies of the step being planned.
+    var stepCopies: [BlockCopy] = []
 
     public init(_ config: SchedulerConfig) {
         self.config = config
@@ -27,8 +29,13 @@ public struct Scheduler: Sendable {
     }
 
     /// Queues a sequence; `tokens` is its prompt, `maxNewTokens` bounds its growth. Fails when the id is in
-    /// use or when the sequence could never fit in the KV cache, even alone.
-    public mutating func add(id: SequenceID, tokens: [Int32], maxNewTokens: Int) throws(SchedulerError) {
+    /// use or when the sequence could never fit in the KV cache, even alone. With `usePrefixCache` false it
+    /// computes every position even when cached blocks match (its own full blocks are still cached for others).
+    /// `forks` > 0 says the engine will fork that many children from it after its prompt (see `fork`), so that
+    /// `guaranteedNoEvict` admits it only when the children's growth fits too.
+    public mutating func add(
+        id: SequenceID, tokens: [Int32], maxNewTokens: Int, usePrefixCache: Bool = true, forks: Int = 0
+    ) throws(SchedulerError) {
         guard sequences[id] == nil else { throw .duplicateSequence(id) }
         guard !tokens.isEmpty else { throw .emptyPrompt(id) }
         guard maxNewTokens >= 1 else { throw .invalidMaxNewTokens(id, maxNewTokens: maxNewTokens) }
@@ -36,8 +43,48 @@ public struct Scheduler: Sendable {
             throw .exceedsCapacity(
                 id, promptTokens: tokens.count, maxNewTokens: maxNewTokens, capacityTokens: config.tokenCapacity)
         }
-        sequences[id] = SequenceState(id: id, prompt: tokens, maxNewTokens: maxNewTokens)
+        let sequence = SequenceState(
+            id: id, prompt: tokens, maxNewTokens: maxNewTokens, usesPrefixCache: usePrefixCache, plannedForks: forks)
+        // Under maxUtilization children run (or are preempted) one by one, so each fitting alone is enough.
+        if config.policy == .guaranteedNoEvict, finalBlocks(sequence) > config.blockCount {
+            throw .forksExceedCapacity(
+                id, forks: forks, blocksNeeded: finalBlocks(sequence), blockCount: config.blockCount)
+        }
+        sequences[id] = sequence
         waiting.pushBack(id)
+    }
+
+    /// Starts sequence `child` from running sequence `parent`'s computed positions followed by `token`, as
+    /// vLLM forks the sequences of one request: the child's block table names the parent's blocks, each
+    /// gaining a reference, so the prompt's KV is computed once for all of them. Full blocks are never
+    /// written again; the last, partial block is copied the first time a sequence writes into it while
+    /// another still references it (copy-on-write: see `StepPlan.copies`), so the last holder writes in
+    /// place. The child runs at once, as the newest running sequence, with its own `maxNewTokens` counted
+    /// from the parent's prompt.
+    ///
+    /// The parent must have nothing pending: every one of its tokens computed (a sampling chunk committed
+    /// without a token). Typically the engine forks n children after the prompt and then finishes the parent.
+    /// Under `guaranteedNoEvict` the children's growth is reserved when the parent is added with `forks`; a
+    /// child forked beyond that may find no block and wait, holding its place, until one is released.
+    public mutating func fork(_ parent: SequenceID, as child: SequenceID, token: Int32, maxNewTokens: Int)
+        throws(SchedulerError)
+    {
+        guard sequences[child] == nil else { throw .duplicateSequence(child) }
+        guard let source = sequences[parent], source.status == .running, source.computedCount == source.tokens.count
+        else { throw .notForkable(parent) }
+        guard maxNewTokens > source.generatedCount else {
+            throw .invalidMaxNewTokens(child, maxNewTokens: maxNewTokens)
+        }
+        guard source.promptCount + maxNewTokens <= config.tokenCapacity else {
+            throw .exceedsCapacity(
+                child, promptTokens: source.promptCount, maxNewTokens: maxNewTokens,
+                capacityTokens: config.tokenCapacity)
+        }
+        let sequence = SequenceState(fork: child, of: source, token: token, maxNewTokens: maxNewTokens)
+        blocks.acquire(sequence.blockTable)
+        sequences[child] = sequence
+        running.append(child)
+        counters.forks += 1
     }
 
     /// Ends a sequence, finished or cancelled, waiting or running: its blocks are released now (full ones

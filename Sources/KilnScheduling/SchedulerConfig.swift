@@ -59,6 +59,10 @@ public enum SchedulerError: Error, Sendable, Equatable, CustomStringConvertible 
     case invalidMaxNewTokens(SequenceID, maxNewTokens: Int)
     /// The sequence could not fit even with the whole KV cache to itself.
     case exceedsCapacity(SequenceID, promptTokens: Int, maxNewTokens: Int, capacityTokens: Int)
+    /// `fork` needs a running sequence with every token computed.
+    case notForkable(SequenceID)
+    /// Under `guaranteedNoEvict`, the sequence and the children to be forked from it could never fit together.
+    case forksExceedCapacity(SequenceID, forks: Int, blocksNeeded: Int, blockCount: Int)
 
     public var description: String {
         switch self {
@@ -70,6 +74,11 @@ public enum SchedulerError: Error, Sendable, Equatable, CustomStringConvertible 
             "sequence \(id) has an empty prompt; at least one token is needed to produce logits"
         case .invalidMaxNewTokens(let id, let maxNewTokens):
             "sequence \(id) asks for max_new_tokens \(maxNewTokens); it must be at least 1"
+        case .forksExceedCapacity(_, let forks, let blocksNeeded, let blockCount):
+            "\(forks) sequences sharing this prompt need \(blocksNeeded) KV blocks to reach max_new_tokens, more than "
+                + "the \(blockCount) the KV cache holds under guaranteed-no-evict; ask for fewer sequences or tokens"
+        case .notForkable(let id):
+            "sequence \(id) cannot be forked: it is not running with all its tokens computed"
         case .exceedsCapacity(_, let promptTokens, let maxNewTokens, let capacityTokens):
             "prompt of \(promptTokens) tokens plus max_new_tokens \(maxNewTokens) exceeds the KV cache capacity "
                 + "of \(capacityTokens) tokens; shorten the prompt, lower max_new_tokens or give the KV cache "

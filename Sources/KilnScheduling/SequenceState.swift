@@ -22,12 +22,35 @@ public struct SequenceState: Sendable, Equatable {
     /// Content id of each registered full block of `blockTable`, a prefix of it (the parent key of the next).
     var blockContents: [Int] = []
     public internal(set) var status = Status.waiting
+    /// Whether admission may start it after cached blocks. Off for a sequence that needs logits at every prompt
+    /// position (prompt log-probabilities): a prefix hit would skip computing them.
+    public let usesPrefixCache: Bool
+    /// Children the engine will fork from it once its prompt is computed (0 for a plain sequence); under
+    /// `guaranteedNoEvict` its admission reserves their growth too.
+    public let plannedForks: Int
 
-    init(id: SequenceID, prompt: [Int32], maxNewTokens: Int) {
+    init(id: SequenceID, prompt: [Int32], maxNewTokens: Int, usesPrefixCache: Bool = true, plannedForks: Int = 0) {
         self.id = id
         self.tokens = prompt
         self.promptCount = prompt.count
         self.maxNewTokens = maxNewTokens
+        self.usesPrefixCache = usesPrefixCache
+        self.plannedForks = plannedForks
+    }
+
+    /// A fork: `tokens` (of which the first `promptCount` are the prompt) with positions `0..<computedCount`
+    /// already in the shared blocks of `blockTable`.
+    init(fork id: SequenceID, of parent: SequenceState, token: Int32, maxNewTokens: Int) {
+        self.id = id
+        self.tokens = parent.tokens + [token]
+        self.promptCount = parent.promptCount
+        self.maxNewTokens = maxNewTokens
+        self.usesPrefixCache = parent.usesPrefixCache
+        self.plannedForks = 0
+        computedCount = parent.computedCount
+        blockTable = parent.blockTable
+        blockContents = parent.blockContents
+        status = .running
     }
 
     public var generatedCount: Int { tokens.count - promptCount }

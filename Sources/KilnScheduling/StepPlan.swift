@@ -28,14 +28,29 @@ public struct StepPlan: Sendable, Equatable {
     public var preempted: [SequenceID]
     /// Tokens over all chunks; never more than the configured `maxBatchTokens`.
     public var tokenCount: Int
+    /// Copy-on-write of shared partial blocks: before the forward pass, the engine copies each `from` block's
+    /// KV into its `to` block, in order. The chunk that writes into the copy already names `to` in its table.
+    public var copies: [BlockCopy]
 
-    public init(chunks: [Chunk] = [], preempted: [SequenceID] = []) {
+    public init(chunks: [Chunk] = [], preempted: [SequenceID] = [], copies: [BlockCopy] = []) {
         self.chunks = chunks
         self.preempted = preempted
+        self.copies = copies
         self.tokenCount = chunks.reduce(0) { $0 + $1.tokens.count }
     }
 
     public var isEmpty: Bool { chunks.isEmpty }
+}
+
+/// One block's KV to copy into a fresh block before a step writes into the copy.
+public struct BlockCopy: Sendable, Equatable {
+    public var from: Int
+    public var to: Int
+
+    public init(from: Int, to: Int) {
+        self.from = from
+        self.to = to
+    }
 }
 
 /// Counters since the scheduler was made.
@@ -49,6 +64,10 @@ public struct SchedulerStats: Sendable, Equatable {
     public var preemptions = 0
     /// Cached blocks whose KV was dropped to hand the block out again.
     public var evictions = 0
+    /// Sequences forked from another's computed positions (`n`, `best_of`).
+    public var forks = 0
+    /// Shared partial blocks copied because a fork wrote into one (copy-on-write).
+    public var blockCopies = 0
 
     public init() {}
 }

@@ -11,6 +11,7 @@ extension Handlers {
     func chatCompletions(_ request: Request) async -> Response {
         let arrived = ContinuousClock.now
         let route = GenerationRoute.chatCompletions
+        let trace = RequestTrace(route: route, headers: request.headers)
         var counted: ServerState.Ready?
         var request = request
         do throws(OpenAIError) {
@@ -29,13 +30,13 @@ extension Handlers {
             return await runOpenAI(
                 ready: ready, route: route, body: request.body, requests: requests, promptTokens: plan.prompt.count,
                 stream: body.sampling.stream == true, includeUsage: plan.includeUsage, chunker: chunker,
-                arrived: arrived
+                arrived: arrived, trace: trace
             ) { choices in
                 chunker.reply(choices, usage: OpenAIReply.usage(
                     prompt: plan.prompt.count, completion: choices.reduce(0) { $0 + $1.tokens.count }))
             }
         } catch {
-            return openAIFailure(error, ready: counted, route: route)
+            return openAIFailure(error, ready: counted, route: route, trace: trace, validation: seconds(since: arrived))
         }
     }
 }

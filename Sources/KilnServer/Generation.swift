@@ -14,10 +14,8 @@ struct Collected: Sendable {
     /// The generated text: every token's final text plus what the stop matcher still held at the end.
     var text: String { tokens.map(\.text).joined() + (completion?.trailingText ?? "") }
 
-    /// Mean token log-probability: how best_of picks its winner, as TGI does.
-    var meanLogprob: Double {
-        tokens.isEmpty ? -.infinity : tokens.reduce(0.0) { $0 + Double($1.logprob) } / Double(tokens.count)
-    }
+    /// Summed log-probability of the generated tokens: how best_of picks its winner, as TGI does.
+    var logprobSum: Double { tokens.reduce(0.0) { $0 + Double($1.logprob) } }
 }
 
 extension ServerError {
@@ -58,8 +56,9 @@ enum Generation {
         return result
     }
 
-    /// Runs a validated request to the end; best_of > 1 runs that many sequences at once, each with its own
-    /// random seed, and keeps the one with the highest mean log-probability (TGI's rule).
+    /// Runs a validated request to the end. best_of > 1 runs that many sequences over one computed prompt (the
+    /// engine forks them, sharing the prompt's KV blocks), each with its own random seed, and keeps the one whose
+    /// generated tokens have the highest summed log-probability, as TGI does; the others come back in order.
     static func run(_ request: ValidGenerateRequest, engine: Engine, arrived: ContinuousClock.Instant)
         async throws(ServerError) -> (best: Collected, others: [Collected])
     {
@@ -77,33 +76,13 @@ enum Generation {
                 throw .validation(error.description)
             }
         }
-        let results: [Result<Collected, ServerError>] = await withTaskGroup(of: Result<Collected, ServerError>.self)
-        { group in
-            for p in parameters {
-                group.addTask {
-                    do throws(ServerError) {
-                        return .success(
-                            try await collect(
-                                engine, prompt: request.promptTokens, parameters: p,
-                                promptLogprobs: request.decoderInputDetails, constraint: request.constraint,
-                                arrived: arrived))
-                    } catch {
-                        return .failure(error)
-                    }
-                }
-            }
-            var all: [Result<Collected, ServerError>] = []
-            for await r in group { all.append(r) }
-            return all
+        let requests = parameters.map {
+            GenerationRequest(
+                promptTokens: request.promptTokens, parameters: $0, promptLogprobs: request.decoderInputDetails,
+                constraint: request.constraint)
         }
-        var collected: [Collected] = []
-        for r in results {
-            switch r {
-            case .success(let c): collected.append(c)
-            case .failure(let e): throw e
-            }
-        }
-        let bestIndex = collected.indices.max { collected[$0].meanLogprob < collected[$1].meanLogprob } ?? 0
+        var collected = try await collectAll(engine, requests, arrived: arrived)
+        let bestIndex = collected.indices.max { collected[$0].logprobSum < collected[$1].logprobSum } ?? 0
         let best = collected.remove(at: bestIndex)
         return (best, collected)
     }

@@ -281,8 +281,13 @@ extension Handlers {
         }
     }
 
-    /// Counts and logs a failed OpenAI request, then answers it.
-    func openAIFailure(_ error: OpenAIError, ready: ServerState.Ready?, route: GenerationRoute) -> Response {
+    /// Counts, logs and traces a failed OpenAI request (its trace gets the validation phase and an error
+    /// status), then answers it.
+    func openAIFailure(
+        _ error: OpenAIError, ready: ServerState.Ready?, route: GenerationRoute, trace: RequestTrace, validation: Double
+    ) -> Response {
+        trace.phases(validation: validation)
+        trace.end(error: error.cause)
         ready?.metrics.failed(error.cause)
         RequestLog.failed(state.logger, route: route, error: error.cause)
         return error.response
@@ -292,18 +297,20 @@ extension Handlers {
     func runOpenAI<Chunker: OpenAIChunker>(
         ready: ServerState.Ready, route: GenerationRoute, body: RequestBody, requests: [GenerationRequest],
         promptTokens: Int,
-        stream: Bool, includeUsage: Bool, chunker: Chunker, arrived: ContinuousClock.Instant,
+        stream: Bool, includeUsage: Bool, chunker: Chunker, arrived: ContinuousClock.Instant, trace: RequestTrace,
         reply: ([Collected]) -> Value
     ) async -> Response {
         guard let permit = state.admit() else {
-            return openAIFailure(OpenAIError(.overloaded), ready: ready, route: route)
+            return openAIFailure(
+                OpenAIError(.overloaded), ready: ready, route: route, trace: trace, validation: seconds(since: arrived))
         }
         defer { withExtendedLifetime(permit) {} }
         let validation = seconds(since: arrived)
         if stream {
             return OpenAIStream(
                 state: state, ready: ready, route: route, requests: requests, chunker: chunker,
-                includeUsage: includeUsage, promptTokens: promptTokens, arrived: arrived, validation: validation
+                includeUsage: includeUsage, promptTokens: promptTokens, arrived: arrived, validation: validation,
+                trace: trace
             ).response(permit: permit)
         }
         // As on /generate: a client that closes its connection cancels its sequences.
@@ -311,11 +318,13 @@ extension Handlers {
             var response = try await body.consumeWithCancellationOnInboundClose { _ in
                 await completeOpenAI(
                     ready: ready, route: route, requests: requests, promptTokens: promptTokens, arrived: arrived,
-                    validation: validation, reply: reply)
+                    validation: validation, trace: trace, reply: reply)
             }
             response.headers[.connection] = "close"
             return response
         } catch {
+            trace.phases(validation: validation)
+            trace.end(error: .generation("the client went away"))
             ready.metrics.dropped()
             RequestLog.dropped(state.logger, route: route, generated: 0)
             return Response(status: .init(code: 499, reasonPhrase: "Client Closed Request"))
@@ -325,7 +334,7 @@ extension Handlers {
     /// Runs a non-streamed OpenAI request's sequences to their end and answers with `reply`.
     func completeOpenAI(
         ready: ServerState.Ready, route: GenerationRoute, requests: [GenerationRequest], promptTokens: Int,
-        arrived: ContinuousClock.Instant, validation: Double, reply: ([Collected]) -> Value
+        arrived: ContinuousClock.Instant, validation: Double, trace: RequestTrace, reply: ([Collected]) -> Value
     ) async -> Response {
         do throws(ServerError) {
             let choices = try await Generation.collectAll(ready.engine, requests, arrived: arrived)
@@ -336,6 +345,10 @@ extension Handlers {
                 inference: choices.map { $0.completion?.inferenceSeconds ?? 0 }.max() ?? 0,
                 timeToFirstToken: choices.compactMap(\.firstToken).min(), promptTokens: promptTokens,
                 generatedTokens: generated, maxNewTokens: requests.first?.parameters.maxNewTokens ?? 0)
+            trace.phases(
+                validation: validation, queue: timings.queue, firstToken: timings.timeToFirstToken,
+                inference: timings.inference, promptTokens: promptTokens, generatedTokens: generated)
+            trace.end()
             ready.metrics.succeeded(timings)
             RequestLog.finished(
                 state.logger, route: route, timings: timings, reason: choices.first?.completion?.reason.rawValue)
@@ -343,8 +356,9 @@ extension Handlers {
             addTimingHeaders(&response.headers, timings, characters: 0)
             return response
         } catch {
+            // Cancelled because the client left: the caller counts it as dropped and ends its trace.
             if Task.isCancelled { return Response(status: .init(code: 499, reasonPhrase: "Client Closed Request")) }
-            return openAIFailure(OpenAIError(error), ready: ready, route: route)
+            return openAIFailure(OpenAIError(error), ready: ready, route: route, trace: trace, validation: validation)
         }
     }
 }

@@ -29,13 +29,29 @@ extension Generation {
         return collected
     }
 
+    /// Submits requests, each run of consecutive requests with one prompt (n choices of it) as one engine group:
+    /// the prompt is computed once and its KV blocks shared by the group's sequences. One stream per request.
+    static func submitSharingPrompts(_ engine: Engine, _ requests: [GenerationRequest])
+        -> [AsyncThrowingStream<GenerationEvent, any Error>]
+    {
+        var streams: [AsyncThrowingStream<GenerationEvent, any Error>] = []
+        var start = 0
+        while start < requests.count {
+            var end = start + 1
+            while end < requests.count, requests[end].promptTokens == requests[start].promptTokens { end += 1 }
+            streams += end - start > 1 ? engine.submit(Array(requests[start..<end])) : [engine.submit(requests[start])]
+            start = end
+        }
+        return streams
+    }
+
     /// The events of several sequences as one stream, each tagged with its request's index. Dropping the stream
     /// cancels every sequence.
     static func merged(_ engine: Engine, _ requests: [GenerationRequest])
         -> AsyncThrowingStream<(index: Int, event: GenerationEvent), any Error>
     {
         let (stream, continuation) = AsyncThrowingStream<(index: Int, event: GenerationEvent), any Error>.makeStream()
-        let streams = requests.map { engine.submit($0) }
+        let streams = submitSharingPrompts(engine, requests)
         let task = Task {
             do {
                 try await withThrowingTaskGroup(of: Void.self) { group in
@@ -60,10 +76,16 @@ extension Generation {
 protocol OpenAIChunker: Sendable {
     /// Chunks before any token (the assistant role, echoed prompts).
     mutating func start() -> [Value]
+    /// Chunks when a choice's prompt has been computed (echoed prompts with their log-probabilities).
+    mutating func prompt(_ info: PromptInfo, choice: Int) -> [Value]
     mutating func token(_ token: GeneratedToken, choice: Int) -> [Value]
     mutating func finish(_ completion: Completion, choice: Int) -> [Value]
     /// The last chunk when `stream_options.include_usage` is set: no choices, the request's usage.
     func usage(_ usage: Value) -> Value
+}
+
+extension OpenAIChunker {
+    mutating func prompt(_ info: PromptInfo, choice: Int) -> [Value] { [] }
 }
 
 /// A streamed OpenAI reply: `data: {chunk}` events, the usage chunk when asked for, then `data: [DONE]`. Errors
@@ -80,6 +102,7 @@ struct OpenAIStream<Chunker: OpenAIChunker>: Sendable {
     let promptTokens: Int
     let arrived: ContinuousClock.Instant
     let validation: Double
+    let trace: RequestTrace
 
     func response(permit: Permit) -> Response {
         Response(
@@ -103,7 +126,7 @@ struct OpenAIStream<Chunker: OpenAIChunker>: Sendable {
             for try await (index, event) in Generation.merged(ready.engine, requests) {
                 var chunks: [Value] = []
                 switch event {
-                case .prompt: break
+                case .prompt(let info): chunks = chunker.prompt(info, choice: index)
                 case .token(let token):
                     generated += 1
                     if firstToken == nil { firstToken = seconds(since: arrived) }
@@ -126,6 +149,8 @@ struct OpenAIStream<Chunker: OpenAIChunker>: Sendable {
             return
         } catch {
             // A write failed: the client went away. Leaving the loop drops the merged stream, which cancels it.
+            trace.phases(validation: validation)
+            trace.end(error: .generation("the client went away"))
             ready.metrics.dropped()
             RequestLog.dropped(state.logger, route: route, generated: generated)
             throw error
@@ -140,11 +165,17 @@ struct OpenAIStream<Chunker: OpenAIChunker>: Sendable {
             total: seconds(since: arrived), validation: validation, queue: queue, inference: inference,
             timeToFirstToken: firstToken, promptTokens: promptTokens, generatedTokens: generated,
             maxNewTokens: requests.first?.parameters.maxNewTokens ?? 0)
+        trace.phases(
+            validation: validation, queue: queue, firstToken: firstToken, inference: inference,
+            promptTokens: promptTokens, generatedTokens: generated)
+        trace.end()
         ready.metrics.succeeded(timings)
         RequestLog.finished(state.logger, route: route, timings: timings, reason: reason)
     }
 
     private func fail(_ error: ServerError, writer: inout any ResponseBodyWriter) async throws {
+        trace.phases(validation: validation)
+        trace.end(error: error)
         ready.metrics.failed(error)
         RequestLog.failed(state.logger, route: route, error: error)
         try await writer.write(OpenAIReply.event(OpenAIError(error).body))

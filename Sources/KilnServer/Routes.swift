@@ -102,6 +102,9 @@ struct Handlers: Sendable {
              m.blockCount > 0 ? Double(m.blocksInUse) / Double(m.blockCount) : 0),
             ("kiln_requests_in_flight", "HTTP generation requests being served", Double(state.requestsInFlight)),
             ("kiln_engine_failed_steps", "Engine steps whose forward pass failed", Double(m.failedSteps)),
+            ("kiln_forward_tokens_total", "Token positions run through the forward pass", Double(m.forwardTokensTotal)),
+            ("kiln_forked_sequences_total", "Sequences forked from a shared prompt (n, best_of)", Double(m.forks)),
+            ("kiln_kv_block_copies_total", "Shared partial KV blocks copied on write by a fork", Double(m.blockCopies)),
         ])
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

@@ -138,6 +138,34 @@ import Testing
         }
     }
 
+    /// best_of candidates are seeded as n choices are; the n with the highest mean token logprob come back, best
+    /// first: the oracle is the same candidates requested as n choices with their logprobs.
+    @Test func completionsBestOfReturnsTheLikeliestCandidates() async throws {
+        guard let app = try Self.app() else { return }
+        try await app.test(.router) { client in
+            func post(_ extra: String) async throws -> [String: Any] {
+                try RouteTests.object(
+                    try await RouteTests.post(
+                        client, "/v1/completions",
+                        #"{"prompt":"Once upon a time","max_tokens":8,"temperature":1,"seed":5,\#(extra)}"#))
+            }
+            let all = try await post(#""n":3,"logprobs":0"#)
+            let candidates = try #require(all["choices"] as? [[String: Any]])
+            let means = try candidates.map { c -> Double in
+                let lp = try #require((c["logprobs"] as? [String: Any])?["token_logprobs"] as? [Double])
+                return lp.reduce(0, +) / Double(lp.count)
+            }
+            let ranked = means.indices.sorted { means[$0] > means[$1] }
+            #expect(Array(ranked.prefix(2)) != [0, 1], "the candidates already rank in seed order: pick another seed")
+            let best = try await post(#""n":2,"best_of":3"#)
+            let returned = try #require(best["choices"] as? [[String: Any]])
+            #expect(returned.map { $0["index"] as? Int } == [0, 1])
+            #expect(returned.map { $0["text"] as? String } == ranked.prefix(2).map { candidates[$0]["text"] as? String })
+            let usage = { (body: [String: Any]) in (body["usage"] as? [String: Any])?["completion_tokens"] as? Int }
+            #expect(usage(best) != nil && usage(best) == usage(all))
+        }
+    }
+
     /// Choice i of n is seeded seed + i: it equals choice 0 of a request seeded seed + i.
     @Test func nChoicesAreSeededInOrder() async throws {
         guard let app = try Self.app() else { return }
@@ -184,13 +212,17 @@ import Testing
             #expect(tokens.count == prefill.count + generated.count)
             let logprobs = try #require(lp["token_logprobs"] as? [Any])
             #expect(logprobs.first is NSNull)
-            // Prompt tokens have whatever logprobs /generate's prefill reports (null while the engine computes none).
+            // Prompt tokens after the first have the logprobs /generate's prefill reports.
             let expected = (prefill.dropFirst() + generated).map { $0["logprob"] as? Double }
+            #expect(logprobs.count == expected.count + 1)
             for (a, b) in zip(logprobs.dropFirst().map { $0 as? Double }, expected) {
-                if let a, let b { #expect(abs(a - b) < 1e-4) } else { #expect(a == nil && b == nil) }
+                #expect(a != nil && b != nil)
+                if let a, let b { #expect(abs(a - b) < 1e-4) }
             }
-            let top = try #require(lp["top_logprobs"] as? [[String: Double]])
-            #expect(top.suffix(generated.count).allSatisfy { $0.count == 2 })
+            // Alternatives everywhere but at the first prompt token (null, as OpenAI writes it).
+            let top = try #require(lp["top_logprobs"] as? [Any])
+            #expect(top.first is NSNull)
+            #expect(top.dropFirst().allSatisfy { ($0 as? [String: Double])?.count == 2 })
             let offsets = try #require(lp["text_offset"] as? [Int])
             #expect(offsets.first == 0 && offsets == offsets.sorted())
         }
@@ -268,7 +300,9 @@ import Testing
                 ("/v1/chat/completions", #"{"messages":"Hi"}"#, .badRequest, nil),
                 ("/v1/chat/completions", #"{not json"#, .badRequest, nil),
                 ("/v1/completions", #"{"prompt":"x","suffix":"y"}"#, .unprocessableContent, "suffix"),
-                ("/v1/completions", #"{"prompt":"x","best_of":2}"#, .unprocessableContent, "best_of"),
+                ("/v1/completions", #"{"prompt":"x","best_of":9}"#, .badRequest, "best_of"),
+                ("/v1/completions", #"{"prompt":"x","n":3,"best_of":2}"#, .badRequest, "best_of"),
+                ("/v1/completions", #"{"prompt":"x","best_of":2,"stream":true}"#, .badRequest, "best_of"),
                 ("/v1/completions", #"{"prompt":[]}"#, .badRequest, "prompt"),
                 ("/v1/completions", #"{"prompt":[1,2,99999999]}"#, .badRequest, "prompt"),
                 ("/v1/completions", #"{"prompt":"x","logprobs":6}"#, .badRequest, "logprobs"),

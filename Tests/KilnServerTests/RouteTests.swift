@@ -96,6 +96,9 @@ import Testing
             #expect(topTokens.count == 3 && topTokens.allSatisfy { $0.count == 2 })
             let prefill = try #require(details["prefill"] as? [[String: Any]])
             #expect(!prefill.isEmpty && prefill[0]["logprob"] is NSNull)
+            // Every later prompt token has the model's log-probability: a probability, so at most 0.
+            let scored = prefill.dropFirst().compactMap { $0["logprob"] as? Double }
+            #expect(scored.count == prefill.count - 1 && scored.allSatisfy { $0 <= 0 && $0.isFinite })
         }
     }
 

@@ -1,5 +1,6 @@
 """Kiln against TGI's own client libraries: huggingface_hub's InferenceClient and text_generation's Client."""
 import json
+import os
 import re
 import socket
 import threading
@@ -36,6 +37,43 @@ def test_text_generation_client(server):
     assert tokens[-1].details.generated_tokens == len(tokens) == full.details.generated_tokens
     assert len(full.details.prefill) > 0 and full.details.prefill[0].logprob is None
     assert all(len(t) == 2 for t in full.details.top_tokens)
+
+
+GOLDENS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "Tests",
+                       "goldens", "prompt_logprobs_smollm2.json")
+# The served (8-bit fast) path against transformers' float32 logprobs: looser than the reference path's bound
+# (Tests/goldens meta), which the Swift test checks.
+FAST_PATH_TOLERANCE = 0.5
+
+
+def test_inference_client_prefill_logprobs_match_transformers(server):
+    """decoder_input_details: each prompt token with its logprob (the first null), compared with transformers' own
+    log-probabilities of the same tokens (Tests/goldens/prompt_logprobs_smollm2.json)."""
+    with open(GOLDENS) as f:
+        golden = {p["name"]: p for p in json.load(f)["prompts"]}["chat_chatml"]
+    with open(os.path.join(os.path.dirname(GOLDENS), "prompts.json")) as f:
+        text = {p["name"]: p["text"] for p in json.load(f)}["chat_chatml"]
+    client = InferenceClient(base_url=server["url"])
+    out = client.text_generation(text, max_new_tokens=2, details=True, decoder_input_details=True)
+    prefill = out.details.prefill
+    assert [t.id for t in prefill] == golden["ids"]
+    assert prefill[0].logprob is None
+    worst = max(abs(t.logprob - want) for t, want in zip(prefill[1:], golden["logprobs"][1:]))
+    assert worst < FAST_PATH_TOLERANCE, worst
+
+
+def test_best_of_returns_the_most_likely_sequence(server):
+    """TGI's best_of (at most --max-best-of, 2 by default): sampled sequences over one prompt; the reply is the
+    one whose tokens' logprobs sum highest, the others in details.best_of_sequences."""
+    client = InferenceClient(base_url=server["url"])
+    out = client.text_generation(PROMPT, max_new_tokens=12, details=True, best_of=2, do_sample=True,
+                                 temperature=1.2, decoder_input_details=True)
+    others = out.details.best_of_sequences
+    assert len(others) == 1
+    best = sum(t.logprob for t in out.details.tokens)
+    assert all(best >= sum(t.logprob for t in o.tokens) - 1e-4 for o in others)
+    assert all(len(o.prefill) == len(out.details.prefill) and o.seed is not None for o in others)
+    assert [t.logprob for t in others[0].prefill] == [t.logprob for t in out.details.prefill]
 
 
 def test_validation_error_reaches_client(server):

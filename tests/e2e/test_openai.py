@@ -1,5 +1,7 @@
 """Kiln's OpenAI routes against the official `openai` Python client (pinned in the Makefile)."""
 import json
+import time
+import urllib.request
 
 import openai
 import pytest
@@ -56,6 +58,45 @@ def test_chat_n2_and_seed_reproducibility(server):
     assert [texts[0], texts[1]] == [ch.message.content for ch in a.choices]
 
 
+def metric(url, name):
+    text = urllib.request.urlopen(url + "/metrics", timeout=10).read().decode()
+    return float(next(line.split()[-1] for line in text.splitlines() if line.startswith(name + " ")))
+
+
+def test_n_choices_compute_the_prompt_once(server):
+    """n choices fork one computed prompt: the forward pass runs the prompt once plus each choice's tokens after its
+    first, and each choice is the text that choice's seed gives alone (choice i is seeded seed + i)."""
+    c = client(server)
+    # A prompt no earlier test sent, so no prefix-cache hit shortens it.
+    prompt = f"Zebra {time.time_ns()} notes: the kiln at the end of the lane was"
+    before = metric(server["url"], "kiln_forward_tokens_total")
+    forks = metric(server["url"], "kiln_forked_sequences_total")
+    many = c.completions.create(model="smollm2", prompt=prompt, max_tokens=10, temperature=0.8, n=3, seed=40)
+    expected = many.usage.prompt_tokens + many.usage.completion_tokens - 3
+    # The engine publishes its counters just after the step that ended the request.
+    deadline = time.time() + 5
+    while metric(server["url"], "kiln_forward_tokens_total") - before < expected and time.time() < deadline:
+        time.sleep(0.05)
+    assert metric(server["url"], "kiln_forward_tokens_total") - before == expected
+    assert metric(server["url"], "kiln_forked_sequences_total") - forks == 3
+    alone = [c.completions.create(model="smollm2", prompt=prompt, max_tokens=10, temperature=0.8, seed=40 + i)
+             .choices[0].text for i in range(3)]
+    assert [ch.text for ch in many.choices] == alone
+
+
+def test_completions_best_of(server):
+    """best_of: candidates seeded as n choices are; the one with the highest mean token logprob comes back."""
+    c = client(server)
+    kwargs = dict(model="smollm2", prompt="The kiln was", max_tokens=8, temperature=1.0, seed=11)
+    candidates = c.completions.create(n=3, logprobs=0, **kwargs)
+    means = [sum(ch.logprobs.token_logprobs) / len(ch.logprobs.token_logprobs) for ch in candidates.choices]
+    best = c.completions.create(best_of=3, **kwargs)
+    assert [ch.text for ch in best.choices] == [candidates.choices[means.index(max(means))].text]
+    assert best.usage.completion_tokens == candidates.usage.completion_tokens
+    with pytest.raises(openai.BadRequestError):
+        c.completions.create(best_of=2, stream=True, **kwargs)
+
+
 def test_chat_stop(server):
     c = client(server)
     free = c.chat.completions.create(model="smollm2", messages=CHAT, temperature=0, max_tokens=24)
@@ -94,10 +135,26 @@ def test_completions(server):
     lp = echo.choices[0].logprobs
     assert echo.choices[0].text == prompt + full.choices[0].text
     assert len(lp.tokens) == echo.usage.prompt_tokens + echo.usage.completion_tokens
-    # The first prompt token has no logprob (nor, while the engine computes no prompt logprobs, do the others).
-    assert lp.token_logprobs[0] is None
-    assert all(x is not None for x in lp.token_logprobs[echo.usage.prompt_tokens:])
-    assert all(len(t) == 2 for t in lp.top_logprobs[echo.usage.prompt_tokens:])
+    # The first prompt token has no logprob and no alternatives; every later token, prompt or generated, has both.
+    assert lp.token_logprobs[0] is None and lp.top_logprobs[0] is None
+    assert all(x is not None and x <= 0 for x in lp.token_logprobs[1:])
+    assert all(len(t) == 2 for t in lp.top_logprobs[1:])
+    # A prompt token's logprob is its value among the alternatives when it is one of the two most likely.
+    for token, logprob, top in zip(lp.tokens[1:], lp.token_logprobs[1:], lp.top_logprobs[1:]):
+        if token in top:
+            assert abs(top[token] - logprob) < 1e-4
+        else:
+            assert logprob <= min(top.values()) + 1e-4
+    # Streamed, the echo comes as its own chunk once the prompt is computed, with the same prompt logprobs.
+    chunks = list(c.completions.create(model="smollm2", prompt=prompt, max_tokens=8, temperature=0, echo=True,
+                                       logprobs=2, stream=True))
+    first = chunks[0].choices[0]
+    assert first.text == prompt
+    assert first.logprobs.tokens == lp.tokens[:echo.usage.prompt_tokens]
+    assert first.logprobs.token_logprobs[0] is None
+    assert all(abs(a - b) < 1e-4 for a, b in zip(first.logprobs.token_logprobs[1:],
+                                                   lp.token_logprobs[1:echo.usage.prompt_tokens]))
+    assert "".join(ch.choices[0].text for ch in chunks if ch.choices) == echo.choices[0].text
     many = c.completions.create(model="smollm2", prompt=[prompt, "Once upon a time"], max_tokens=4,
                                 temperature=0, n=2)
     assert [ch.index for ch in many.choices] == [0, 1, 2, 3]

@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -116,13 +117,23 @@ def spans_of(trace_id, count, timeout=30):
         raise AssertionError(f"spans of {trace_id} did not arrive: {found}; posts: {Receiver.paths}")
 
 
-@pytest.mark.parametrize("route,root_name,trace_id", [
-    ("/generate_stream", "generate_stream", CALLER_TRACE),
-    ("/generate", "generate", "0af7651916cd43dd8448eb211c80319c"),
+TGI_BODY = {"inputs": "The kiln was", "parameters": {"max_new_tokens": 5}}
+CHAT_BODY = {"messages": [{"role": "user", "content": "The kiln was"}], "max_tokens": 5}
+COMPLETION_BODY = {"prompt": "The kiln was", "max_tokens": 5}
+
+
+@pytest.mark.parametrize("route,body,root_name,trace_id", [
+    ("/generate_stream", TGI_BODY, "generate_stream", CALLER_TRACE),
+    ("/generate", TGI_BODY, "generate", "0af7651916cd43dd8448eb211c80319c"),
+    ("/v1/chat/completions", CHAT_BODY, "chat_completions", "1af7651916cd43dd8448eb211c80319c"),
+    ("/v1/chat/completions", {**CHAT_BODY, "stream": True}, "chat_completions", "2af7651916cd43dd8448eb211c80319c"),
+    ("/v1/completions", {**COMPLETION_BODY, "n": 2, "temperature": 0.7, "seed": 3}, "completions",
+     "3af7651916cd43dd8448eb211c80319c"),
+    ("/v1/completions", {**COMPLETION_BODY, "stream": True}, "completions", "4af7651916cd43dd8448eb211c80319c"),
 ])
-def test_request_spans_continue_the_callers_trace(traced, route, root_name, trace_id):
+def test_request_spans_continue_the_callers_trace(traced, route, body, root_name, trace_id):
     traceparent = f"00-{trace_id}-{CALLER_SPAN}-01"
-    post(traced, route, {"inputs": "The kiln was", "parameters": {"max_new_tokens": 5}}, {"traceparent": traceparent})
+    post(traced, route, body, {"traceparent": traceparent})
     spans = spans_of(trace_id, 5)
     by_name = {s["name"]: s for s in spans}
     assert set(by_name) == {root_name, "validation", "queue", "prefill", "decode"}, [s["name"] for s in spans]
@@ -145,6 +156,24 @@ def test_request_spans_continue_the_callers_trace(traced, route, root_name, trac
         previous_end = end
     assert all(path == "/v1/traces" for path, _ in Receiver.paths)
     assert any("json" in (kind or "") for _, kind in Receiver.paths)
+
+
+@pytest.mark.parametrize("route,body,root_name", [
+    ("/v1/chat/completions", {**CHAT_BODY, "temperature": 5}, "chat_completions"),
+    ("/v1/completions", {**COMPLETION_BODY, "max_tokens": 0}, "completions"),
+])
+def test_a_rejected_openai_request_is_traced_as_an_error(traced, route, body, root_name):
+    trace_id = "5af7651916cd43dd8448eb211c8031" + ("9c" if root_name == "completions" else "9d")
+    with pytest.raises(urllib.error.HTTPError) as failure:
+        post(traced, route, body, {"traceparent": f"00-{trace_id}-{CALLER_SPAN}-01"})
+    assert failure.value.code == 400
+    spans = spans_of(trace_id, 2)
+    by_name = {s["name"]: s for s in spans}
+    assert set(by_name) == {root_name, "validation"}, [s["name"] for s in spans]
+    status = by_name[root_name].get("status", {})
+    assert status.get("code") in (2, "STATUS_CODE_ERROR"), status
+    assert hex_id(field(by_name["validation"], "parentSpanId", "parent_span_id")) == hex_id(
+        field(by_name[root_name], "spanId", "span_id"))
 
 
 def test_request_without_traceparent_starts_a_new_trace(traced):
