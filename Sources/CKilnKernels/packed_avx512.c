@@ -4,9 +4,9 @@
 // products (4 for Q6_K), one int→float convert and one FMA with the 16 block scales d_w·d_x; offsets (Q4_1's m,
 // Q4_0's -8·d, Q8_0's -128·d of its biased quants, K-quant mins, Q6_K's -32) cost one more FMA per group against
 // the activation block sums. One call handles 1-4 tokens per row: during prefill each group is unpacked once for
-// up to four tokens, and the 32-value block formats take two rows at a time so that each activation load feeds two
-// products. Every (row, token) result is computed by the same float operations in the same order whichever rows
-// and tokens share its call, so outputs are batch-invariant.
+// up to four tokens, and rows go two at a time so that each activation load feeds two products. Every
+// (row, token) result is computed by the same float operations in the same order whichever rows and tokens share
+// its call, so outputs are batch-invariant.
 #if defined(__x86_64__)
 
 #include "internal.h"
@@ -211,105 +211,152 @@ INLINE void packed_block32_one(
     for (int t = 0; t < nt; t++) out[t] = hsum(acc[t]);
 }
 
-/// Q4_K and Q5_K: lanes are 32-value sub-blocks, a group is up to two super-blocks.
+/// Q4_K and Q5_K: `nr` rows (1 or 2) against `nt` tokens, out[r * 4 + t]; lanes are 32-value sub-blocks, a group
+/// is up to two super-blocks. As in packed_block32, two rows share every activation load, and each (row, token)
+/// result takes the same float operations in the same order for any nr, nt and t0.
 INLINE void packed_q45_k(
-    const int five, const int nt, const uint8_t *p, const kiln_q8_act *a, int64_t t0, int64_t k, float *out) {
+    const int five, const int nr, const int nt, const uint8_t *const *rows, const kiln_q8_act *a, int64_t t0,
+    int64_t k, float *out) {
     const int64_t nb = k / 32;
+    const int split = nr * nt <= 4;
+    const uint8_t *p[2] = {rows[0], nr > 1 ? rows[1] : rows[0]};
     const int8_t *xq[4];
     const float *xd[4], *xs[4];
-    __m512 acc[4], oacc[4];
+    __m512 acc[2][4];
     for (int t = 0; t < nt; t++) {
         xq[t] = a->qs32 + (t0 + t) * k;
         xd[t] = a->d + (t0 + t) * nb;
         xs[t] = a->s + (t0 + t) * nb;
-        acc[t] = oacc[t] = _mm512_setzero_ps();
+        for (int r = 0; r < nr; r++) acc[r][t] = _mm512_setzero_ps();
     }
     const __m512i first = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
     const __m512i second = _mm512_add_epi32(first, _mm512_set1_epi32(2));
+    const __m512i m4 = _mm512_set1_epi8(0x0f), sixteen = _mm512_set1_epi8(16);
     for (int64_t g = 0; g < nb; g += 16) {
         const int n = nb - g < 16 ? (int)(nb - g) : 16;
         const __mmask16 lm = (__mmask16)((1u << n) - 1);
         const __mmask64 bm = n == 16 ? ~(__mmask64)0 : (((__mmask64)1 << (4 * n)) - 1);
         const int sv = 4 * n;
-        const __m512 dd = _mm512_castps128_ps512(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)p)));
-        const __m512 scales = _mm512_mul_ps(
-            _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + 8)))),
-            _mm512_permutexvar_ps(first, dd));
-        const __m512 mins = _mm512_mul_ps(
-            _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + 24)))),
-            _mm512_permutexvar_ps(second, dd));
-        p += 40;
-        __m512 sc[4];
-        const int8_t *xg[4];
-        for (int t = 0; t < nt; t++) {
-            sc[t] = _mm512_mul_ps(scales, _mm512_maskz_loadu_ps(lm, xd[t] + g));
-            oacc[t] = _mm512_fmadd_ps(mins, _mm512_maskz_loadu_ps(lm, xs[t] + g), oacc[t]);
-            xg[t] = xq[t] + g * 32;
+        __m512 scales[2], mins[2];
+        for (int r = 0; r < nr; r++) {
+            const __m512 dd = _mm512_castps128_ps512(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)p[r])));
+            scales[r] = _mm512_mul_ps(
+                _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p[r] + 8)))),
+                _mm512_permutexvar_ps(first, dd));
+            mins[r] = _mm512_mul_ps(
+                _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p[r] + 24)))),
+                _mm512_permutexvar_ps(second, dd));
+            p[r] += 40;
         }
-        __m512i ia[4];
-        nibble_steps(nt, p, five ? p + 16 * n : NULL, sv, bm, xg, ia);
-        p += 16 * n + (five ? 64 : 0);
-        for (int t = 0; t < nt; t++) acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia[t]), sc[t], acc[t]);
+        const int8_t *xg[4];
+        for (int t = 0; t < nt; t++) xg[t] = xq[t] + g * 32;
+        __m512i ia[2][4], ib[2][4];
+        for (int r = 0; r < nr; r++)
+            for (int t = 0; t < nt; t++) ia[r][t] = ib[r][t] = _mm512_setzero_si512();
+        for (int j = 0; j < 4; j++) {
+            __m512i lo[2], hi[2];
+            for (int r = 0; r < nr; r++) {
+                const __m512i v = _mm512_maskz_loadu_epi8(bm, p[r] + j * sv);
+                lo[r] = _mm512_and_si512(v, m4);
+                hi[r] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+                if (five) {
+                    const uint8_t *masks = p[r] + 16 * n;
+                    lo[r] = _mm512_mask_add_epi8(lo[r], load_mask(masks + 16 * j), lo[r], sixteen);
+                    hi[r] = _mm512_mask_add_epi8(hi[r], load_mask(masks + 16 * j + 8), hi[r], sixteen);
+                }
+            }
+            for (int t = 0; t < nt; t++) {
+                const __m512i xl = _mm512_maskz_loadu_epi8(bm, xg[t] + (2 * j) * sv);
+                const __m512i xh = _mm512_maskz_loadu_epi8(bm, xg[t] + (2 * j + 1) * sv);
+                for (int r = 0; r < nr; r++) {
+                    ia[r][t] = _mm512_dpbusd_epi32(ia[r][t], lo[r], xl);
+                    if (split) ib[r][t] = _mm512_dpbusd_epi32(ib[r][t], hi[r], xh);
+                    else ia[r][t] = _mm512_dpbusd_epi32(ia[r][t], hi[r], xh);
+                }
+            }
+        }
+        for (int r = 0; r < nr; r++) p[r] += 16 * n + (five ? 64 : 0);
+        for (int t = 0; t < nt; t++) {
+            const __m512 xdv = _mm512_maskz_loadu_ps(lm, xd[t] + g), xsv = _mm512_maskz_loadu_ps(lm, xs[t] + g);
+            for (int r = 0; r < nr; r++) {
+                const __m512i sum = split ? _mm512_add_epi32(ia[r][t], ib[r][t]) : ia[r][t];
+                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(scales[r], xdv), acc[r][t]);
+                acc[r][t] = _mm512_fnmadd_ps(mins[r], xsv, acc[r][t]);
+            }
+        }
     }
-    for (int t = 0; t < nt; t++) out[t] = hsum(acc[t]) - hsum(oacc[t]);
+    for (int r = 0; r < nr; r++)
+        for (int t = 0; t < nt; t++) out[r * 4 + t] = hsum(acc[r][t]);
 }
 
-/// Q6_K: lanes are 16-value sub-blocks, a group is one super-block.
-INLINE void packed_q6_k(const int nt, const uint8_t *p, const kiln_q8_act *a, int64_t t0, int64_t k, float *out) {
+/// Q6_K: `nr` rows (1 or 2) against `nt` tokens, out[r * 4 + t]; lanes are 16-value sub-blocks, a group is one
+/// super-block. The quants' offset of 32 is summed apart (scale · Σ x per lane) and taken off at the end, the same
+/// float operations for any nr, nt and t0. (Taking it off the integer sums instead measured slower: the vector
+/// ALUs, not the multiply pipes, bound this kernel.)
+INLINE void packed_q6_k(
+    const int nr, const int nt, const uint8_t *const *rows, const kiln_q8_act *a, int64_t t0, int64_t k,
+    float *out) {
+    const uint8_t *p[2] = {rows[0], nr > 1 ? rows[1] : rows[0]};
     const int8_t *xq[4];
     const float *xd[4];
     const int16_t *xsum[4];
-    __m512 acc[4], oacc[4];
+    __m512 acc[2][4], oacc[2][4];
     for (int t = 0; t < nt; t++) {
         xq[t] = a->qs16 + (t0 + t) * k;
         xd[t] = a->d16 + (t0 + t) * (k / 16);
         xsum[t] = a->sums + (t0 + t) * (k / 16);
-        acc[t] = oacc[t] = _mm512_setzero_ps();
+        for (int r = 0; r < nr; r++) acc[r][t] = oacc[r][t] = _mm512_setzero_ps();
     }
     const __m512i m4 = _mm512_set1_epi8(0x0f), m2 = _mm512_set1_epi8(0x30);
     for (int64_t g = 0; g < k / 256; g++) {
-        const __m512 scales = _mm512_mul_ps(
-            _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 2)))),
-            _mm512_set1_ps(_cvtsh_ss(kiln_load_u16(p))));
-        p += 18;
-        __m512 sc[4];
-        for (int t = 0; t < nt; t++) {
-            sc[t] = _mm512_mul_ps(scales, _mm512_loadu_ps(xd[t] + 16 * g));
-            const __m512 sums = _mm512_cvtepi32_ps(
-                _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)(xsum[t] + 16 * g))));
-            oacc[t] = _mm512_fmadd_ps(sc[t], sums, oacc[t]);
+        __m512 scales[2];
+        __m512i w[2][4];
+        for (int r = 0; r < nr; r++) {
+            scales[r] = _mm512_mul_ps(
+                _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p[r] + 2)))),
+                _mm512_set1_ps(_cvtsh_ss(kiln_load_u16(p[r]))));
+            const uint8_t *q = p[r] + 18;
+            const __m512i l0 = _mm512_loadu_si512((const void *)q), l1 = _mm512_loadu_si512((const void *)(q + 64));
+            const __m512i h = _mm512_loadu_si512((const void *)(q + 128));
+            w[r][0] = _mm512_or_si512(_mm512_and_si512(l0, m4), _mm512_and_si512(_mm512_slli_epi16(h, 4), m2));
+            w[r][1] = _mm512_or_si512(
+                _mm512_and_si512(_mm512_srli_epi16(l0, 4), m4), _mm512_and_si512(_mm512_slli_epi16(h, 2), m2));
+            w[r][2] = _mm512_or_si512(_mm512_and_si512(l1, m4), _mm512_and_si512(h, m2));
+            w[r][3] = _mm512_or_si512(
+                _mm512_and_si512(_mm512_srli_epi16(l1, 4), m4), _mm512_and_si512(_mm512_srli_epi16(h, 2), m2));
+            p[r] += 210;
         }
-        const __m512i l0 = _mm512_loadu_si512((const void *)p), l1 = _mm512_loadu_si512((const void *)(p + 64));
-        const __m512i h = _mm512_loadu_si512((const void *)(p + 128));
-        p += 192;
-        const __m512i w0 = _mm512_or_si512(_mm512_and_si512(l0, m4), _mm512_and_si512(_mm512_slli_epi16(h, 4), m2));
-        const __m512i w1 = _mm512_or_si512(
-            _mm512_and_si512(_mm512_srli_epi16(l0, 4), m4), _mm512_and_si512(_mm512_slli_epi16(h, 2), m2));
-        const __m512i w2 = _mm512_or_si512(_mm512_and_si512(l1, m4), _mm512_and_si512(h, m2));
-        const __m512i w3 = _mm512_or_si512(
-            _mm512_and_si512(_mm512_srli_epi16(l1, 4), m4), _mm512_and_si512(_mm512_srli_epi16(h, 2), m2));
         for (int t = 0; t < nt; t++) {
             const int8_t *x = xq[t] + 256 * g;
-            __m512i ia = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w0, _mm512_loadu_si512((const void *)x));
-            __m512i ib = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w1, _mm512_loadu_si512((const void *)(x + 64)));
-            ia = _mm512_dpbusd_epi32(ia, w2, _mm512_loadu_si512((const void *)(x + 128)));
-            ib = _mm512_dpbusd_epi32(ib, w3, _mm512_loadu_si512((const void *)(x + 192)));
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(ia, ib)), sc[t], acc[t]);
+            const __m512i x0 = _mm512_loadu_si512((const void *)x), x1 = _mm512_loadu_si512((const void *)(x + 64));
+            const __m512i x2 = _mm512_loadu_si512((const void *)(x + 128));
+            const __m512i x3 = _mm512_loadu_si512((const void *)(x + 192));
+            const __m512 sums = _mm512_cvtepi32_ps(
+                _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)(xsum[t] + 16 * g))));
+            const __m512 xdv = _mm512_loadu_ps(xd[t] + 16 * g);
+            for (int r = 0; r < nr; r++) {
+                const __m512 sc = _mm512_mul_ps(scales[r], xdv);
+                oacc[r][t] = _mm512_fmadd_ps(sc, sums, oacc[r][t]);
+                __m512i ia = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[r][0], x0);
+                __m512i ib = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[r][1], x1);
+                ia = _mm512_dpbusd_epi32(ia, w[r][2], x2);
+                ib = _mm512_dpbusd_epi32(ib, w[r][3], x3);
+                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(ia, ib)), sc, acc[r][t]);
+            }
         }
     }
-    for (int t = 0; t < nt; t++) out[t] = hsum(acc[t]) - 32 * hsum(oacc[t]);
+    for (int r = 0; r < nr; r++)
+        for (int t = 0; t < nt; t++) out[r * 4 + t] = hsum(acc[r][t]) - 32 * hsum(oacc[r][t]);
 }
 
-INLINE int is_block32(uint32_t type) { return type != T_Q4_K && type != T_Q5_K && type != T_Q6_K; }
-
-/// Rows rows[0 ..< nr] against tokens t0 ..< t0 + nt into out[r * 4 + t]; nr is 2 only for 32-value block formats.
+/// Rows rows[0 ..< nr] (nr 1 or 2) against tokens t0 ..< t0 + nt into out[r * 4 + t].
 INLINE void packed_any(
     const uint32_t type, const int nr, const int nt, const uint8_t *const *rows, const kiln_q8_act *a, int64_t t0,
     int64_t k, float *out) {
     switch (type) {
-    case T_Q4_K: packed_q45_k(0, nt, rows[0], a, t0, k, out); break;
-    case T_Q5_K: packed_q45_k(1, nt, rows[0], a, t0, k, out); break;
-    case T_Q6_K: packed_q6_k(nt, rows[0], a, t0, k, out); break;
+    case T_Q4_K: packed_q45_k(0, nr, nt, rows, a, t0, k, out); break;
+    case T_Q5_K: packed_q45_k(1, nr, nt, rows, a, t0, k, out); break;
+    case T_Q6_K: packed_q6_k(nr, nt, rows, a, t0, k, out); break;
     default:
         if (nr == 1) packed_block32_one(type, nt, rows[0], a, t0, k, out);
         else packed_block32(type, nr, nt, rows, a, t0, k, out);
@@ -317,10 +364,10 @@ INLINE void packed_any(
     }
 }
 
-/// Every row against the tokens, four at a time (and two rows at a time for the 32-value block formats). Tokens
-/// go in tiles whose activations fit in L1 (~32 KiB), and each tile meets every row before the next: x is then
-/// read from L1 and each packed row from L2 once per tile, instead of all tokens' x streaming from L2 for every
-/// row. Where a row or token lands in these tiles changes nothing in its result (see packed_block32).
+/// Every row against the tokens, four tokens and two rows at a time. Tokens go in tiles whose activations fit in
+/// L1 (~32 KiB), and each tile meets every row before the next: x is then read from L1 and each packed row from
+/// L2 once per tile, instead of all tokens' x streaming from L2 for every row. Where a row or token lands in these
+/// tiles changes nothing in its result (see packed_block32).
 INLINE void packed_format(
     const uint32_t type, const uint8_t *w, int64_t row_bytes, int64_t r0, int64_t r1, const kiln_q8_act *a,
     int64_t k, int64_t tokens, float *y, int64_t y_stride) {
@@ -329,7 +376,7 @@ INLINE void packed_format(
     if (tile < 4) tile = 4;
     // Decode (one token) streams its rows from DRAM fastest one at a time; with several tokens, pairs of rows
     // halve the activation loads per product.
-    const int pair = is_block32(type) && tokens > 1;
+    const int pair = tokens > 1;
     for (int64_t t0 = 0; t0 < tokens; t0 += tile) {
         const int64_t t1 = t0 + tile < tokens ? t0 + tile : tokens;
         for (int64_t r = r0; r < r1;) {

@@ -96,42 +96,62 @@ struct Q8KernelTests {
         let pool = ThreadPool(threads: 2)
         for k in testLengths(type) + (type.blockElements == 32 ? [544, 2080] : [2816]) {
             for rows in [1, 3, 17] {
-                let w = RandomWeights(type, rows: rows + 2, k: k, seed: 29)
-                let packed = try #require(
-                    w.withPointer {
-                        PackedMatrix(type: type, weights: $0, rowBytes: w.rowBytes, rows: rows + 2, k: k, pool: pool)
-                    })
-                for tokens in [1, 2, 3, 4, 5, 9] {
-                    let x = Self.activations(tokens: tokens, k: k, seed: UInt64(k * 3 + tokens))
-                    let q = Q8Activations(capacity: tokens, maxK: k)
-                    x.withUnsafeBufferPointer { q.quantize($0.baseAddress!, tokens: tokens, k: k) }
-                    let stride = rows + 2
-                    var y = [Float](repeating: -7, count: tokens * stride)
-                    y.withUnsafeMutableBufferPointer { packed.matmul(rows: 1..<(1 + rows), x: q, y: $0.baseAddress!, yStride: stride) }
-                    // Batch invariance: each (row, token) alone — one row, one token — gives the same bits.
-                    let alone = Q8Activations(capacity: 1, maxK: k)
-                    for t in 0..<tokens {
-                        x.withUnsafeBufferPointer { alone.quantize($0.baseAddress! + t * k, tokens: 1, k: k) }
-                        for r in 1..<(1 + rows) {
-                            var single = [Float](repeating: 0, count: stride)  // y[r] for row r
-                            single.withUnsafeMutableBufferPointer {
-                                packed.matmul(rows: r..<(r + 1), x: alone, y: $0.baseAddress!, yStride: stride)
-                            }
-                            let one = single[r]
-                            #expect(one.bitPattern == y[t * stride + r].bitPattern, "\(type) k=\(k) tokens=\(tokens) t=\(t) r=\(r): alone \(one) vs \(y[t * stride + r])")
-                        }
+                try checkPacked(type, k: k, rows: rows, tokens: [1, 2, 3, 4, 5, 9], pool: pool)
+            }
+        }
+    }
+
+    /// Prefill's shapes: row pairs and four-token tiles with a remainder on both sides, and (129 tokens of 2816
+    /// values) more tokens than one L1 tile, so that the same (row, token) lands in differently shaped calls.
+    @Test("packed weights: many rows and tokens, against the reference and each (row, token) alone", arguments: q8Types)
+    func packedTiles(_ type: DType) throws {
+        guard QuantKernels.ISA.available == .avx512 else { return }
+        let pool = ThreadPool(threads: 2)
+        for k in type.blockElements == 32 ? [96, 2080] : [256, 2816] {
+            for rows in [2, 4, 33] {
+                try checkPacked(type, k: k, rows: rows, tokens: [6, 17, 129], pool: pool)
+            }
+        }
+    }
+
+    /// Rows 1...rows of a packed random matrix of rows + 2 against each token count: every result within the
+    /// format's tolerance of the Double reference, bit-identical to the same row and token computed alone, and
+    /// nothing written outside the rows.
+    func checkPacked(_ type: DType, k: Int, rows: Int, tokens counts: [Int], pool: ThreadPool) throws {
+        let w = RandomWeights(type, rows: rows + 2, k: k, seed: 29)
+        let packed = try #require(
+            w.withPointer {
+                PackedMatrix(type: type, weights: $0, rowBytes: w.rowBytes, rows: rows + 2, k: k, pool: pool)
+            })
+        for tokens in counts {
+            let x = Self.activations(tokens: tokens, k: k, seed: UInt64(k * 3 + tokens))
+            let q = Q8Activations(capacity: tokens, maxK: k)
+            x.withUnsafeBufferPointer { q.quantize($0.baseAddress!, tokens: tokens, k: k) }
+            let stride = rows + 2
+            var y = [Float](repeating: -7, count: tokens * stride)
+            y.withUnsafeMutableBufferPointer { packed.matmul(rows: 1..<(1 + rows), x: q, y: $0.baseAddress!, yStride: stride) }
+            // Batch invariance: each (row, token) alone — one row, one token — gives the same bits.
+            let alone = Q8Activations(capacity: 1, maxK: k)
+            for t in 0..<tokens {
+                x.withUnsafeBufferPointer { alone.quantize($0.baseAddress! + t * k, tokens: 1, k: k) }
+                for r in 1..<(1 + rows) {
+                    var single = [Float](repeating: 0, count: stride)  // y[r] for row r
+                    single.withUnsafeMutableBufferPointer {
+                        packed.matmul(rows: r..<(r + 1), x: alone, y: $0.baseAddress!, yStride: stride)
                     }
-                    w.withPointer { base in
-                        for t in 0..<tokens {
-                            #expect(y[t * stride] == -7 && y[t * stride + rows + 1] == -7, "\(type): wrote outside rows")
-                            for r in 1..<(1 + rows) {
-                                let (ref, magnitude) = QuantReference.dotQ8(type, row: base + r * w.rowBytes, x: q, token: t)
-                                let got = Double(y[t * stride + r])
-                                #expect(
-                                    abs(got - ref) <= quantTolerance * magnitude + 1e-30,
-                                    "\(type) packed k=\(k) rows=\(rows) tokens=\(tokens) t=\(t) r=\(r): \(got) vs \(ref)")
-                            }
-                        }
+                    let one = single[r]
+                    #expect(one.bitPattern == y[t * stride + r].bitPattern, "\(type) k=\(k) tokens=\(tokens) t=\(t) r=\(r): alone \(one) vs \(y[t * stride + r])")
+                }
+            }
+            w.withPointer { base in
+                for t in 0..<tokens {
+                    #expect(y[t * stride] == -7 && y[t * stride + rows + 1] == -7, "\(type): wrote outside rows")
+                    for r in 1..<(1 + rows) {
+                        let (ref, magnitude) = QuantReference.dotQ8(type, row: base + r * w.rowBytes, x: q, token: t)
+                        let got = Double(y[t * stride + r])
+                        #expect(
+                            abs(got - ref) <= quantTolerance * magnitude + 1e-30,
+                            "\(type) packed k=\(k) rows=\(rows) tokens=\(tokens) t=\(t) r=\(r): \(got) vs \(ref)")
                     }
                 }
             }
