@@ -144,17 +144,17 @@ import Testing
 
 /// What quantizing SmolLM2 costs: perplexity of the float32 Hugging Face checkpoint against engines built from it
 /// with each --weights choice, on the start of the fixed text (the start of Coriolanus, public domain; the README's
-/// table uses all ~5,200 tokens through `kiln perplexity`). Bounds are loose: 8-bit within 1 % of float32, 4-bit
-/// within 10 %, int4 with groups of 128 within 15 % (one scale and offset per 128 values, over four of the
-/// source's 32-value blocks). Reference (float32-activation) precision, so the difference is the weights' alone.
-/// Three 512-token chunks (765 scored tokens); the same tokens are scored for every engine, so the ratio is far
-/// less noisy than either perplexity.
+/// table uses all ~5,200 tokens through `kiln perplexity`). Reference (float32-activation) precision, so the
+/// difference is the weights' alone. Three 512-token chunks (765 scored tokens); the same tokens are scored for
+/// every engine, so the ratio is far less noisy than either perplexity.
 ///
 /// The "float32" checkpoint is transformers' conversion of the Q4_1 GGUF: every 32-value block already sits on an
-/// asymmetric 16-level grid, which int4 (asymmetric, as Q4_1) reproduces almost exactly and symmetric q4_0 cannot
-/// (its levels are centred on zero, so requantizing adds a second full 4-bit rounding). q4_0's searched scales
-/// (`Quantize.q4_0`) bring it from +23 % to (measuring) on these tokens; its bound is 25 %, not the 10 % that
-/// int4 meets.
+/// asymmetric 16-level grid. 8-bit must stay within 1 %, and int4 with groups of 32 (asymmetric, as Q4_1, the
+/// source's own grid) within 10 %. Every other 4-bit choice requantizes onto a grid that does not line up with the
+/// source's and so adds a second full 4-bit rounding: symmetric q4_0 (levels centred on zero; +18 % on the whole
+/// text with its searched scales, +20 % with round-to-nearest) and int4 with groups of 64 or 128 (one range over
+/// two or four source blocks: +23 % and +38 % on the whole text). Their bounds are loose (25 %, 30 %, 45 %) and
+/// catch a broken quantizer, not the 10 % a genuinely float checkpoint would be held to.
 @Suite(.serialized) struct QuantizationQualityTests {
     static let context = 512
     static let chunks = 3
@@ -175,8 +175,8 @@ import Testing
         #expect(base > 1 && base < 100, "float32 perplexity \(base) is implausible")
         var lines = ["float32 \(base)"]
         let cases: [(WeightsOption, Int, Double)] = [
-            (.q8_0, 32, 0.01), (.int8, 32, 0.01), (.q4_0, 32, 0.25), (.int4, 32, 0.10), (.int4, 64, 0.10),
-            (.int4, 128, 0.15),
+            (.q8_0, 32, 0.01), (.int8, 32, 0.01), (.q4_0, 32, 0.25), (.int4, 32, 0.10), (.int4, 64, 0.30),
+            (.int4, 128, 0.45),
         ]
         for (weights, group, bound) in cases {
             let name = "\(weights.rawValue) g\(group)"
