@@ -10,12 +10,16 @@ public enum WeightsOption: String, Sendable, CaseIterable, Codable {
     case bf16
     /// ggml Q8_0: symmetric 8-bit per 32 values.
     case q8_0
-    /// ggml Q4_0: symmetric 4-bit per 32 values; embeddings and output at Q8_0.
+    /// ggml Q4_0: symmetric 4-bit per 32 values, scale searched per block (`Quantize`); embeddings and output at Q8_0.
     case q4_0
-    /// Symmetric 8-bit per group (group 32: stored as Q8_0).
+    /// Symmetric 8-bit per group of 32, 64 or 128 (stored as Q8_0 blocks, each repeating its group's scale).
     case int8
-    /// Asymmetric 4-bit per group (group 32: stored as Q4_1); embeddings and output at Q8_0.
+    /// Asymmetric 4-bit per group of 32, 64 or 128 (stored as Q4_1 blocks, each repeating its group's scale and
+    /// offset); embeddings and output at Q8_0.
     case int4
+
+    /// Whether --group-size applies (the ggml formats q8_0 and q4_0 are defined per 32 values).
+    public var takesGroupSize: Bool { self == .int8 || self == .int4 }
 }
 
 public struct BuildOptions: Sendable, Equatable {
@@ -24,19 +28,28 @@ public struct BuildOptions: Sendable, Equatable {
     public var limits: EngineLimits
     /// Store Q, K, V (and gate, up) of each layer as one matrix when they share a format.
     public var fuse: Bool
+    /// Fold constants into stored tensors where exact (`Folding`): the attention scale, Gemma's (1 + w) norms.
+    public var fold: Bool
 
-    public init(weights: WeightsOption = .keep, groupSize: Int = 32, limits: EngineLimits = .init(), fuse: Bool = true) {
+    public init(
+        weights: WeightsOption = .keep, groupSize: Int = 32, limits: EngineLimits = .init(), fuse: Bool = true,
+        fold: Bool = true
+    ) {
         self.weights = weights
         self.groupSize = groupSize
         self.limits = limits
         self.fuse = fuse
+        self.fold = fold
     }
 
-    /// The kernels quantize per 32-value block; other group sizes need kernels Kiln does not have yet.
+    /// int8 and int4 take 32, 64 or 128 values per group; the ggml formats (q8_0, q4_0) are defined per 32.
     public func validate() throws(BuildError) {
-        guard groupSize == 32 else {
+        guard [32, 64, 128].contains(groupSize) else {
+            throw BuildError("--group-size \(groupSize) is not supported: use 32, 64 or 128")
+        }
+        guard groupSize == 32 || weights.takesGroupSize else {
             throw BuildError(
-                "--group-size \(groupSize) is not supported yet: the kernels read 32-value groups (use --group-size 32)")
+                "--group-size \(groupSize) applies to --weights int8 and int4 only (\(weights.rawValue) is per 32 values)")
         }
     }
 
@@ -64,6 +77,7 @@ public struct BuildOptions: Sendable, Equatable {
     public var cacheKey: String {
         var key = "\(weights.rawValue)-g\(groupSize)"
         if !fuse { key += "-nofuse" }
+        if !fold { key += "-nofold" }
         return key
     }
 }

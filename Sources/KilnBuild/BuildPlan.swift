@@ -11,6 +11,8 @@ struct BuildUnit {
     let shape: [Int]
     /// Whether any part changes format (else its rows are copied).
     let convert: Bool
+    /// Values per quantization group (Q8_0 and Q4_1; see `Quantize`).
+    var groupSize = 32
 
     var estimatedBytes: Int { type.byteCount(elements: shape.reduce(1, *)) ?? 0 }
 
@@ -20,7 +22,7 @@ struct BuildUnit {
         guard let total = type.byteCount(elements: count) else {
             throw BuildError("\(name): \(shape) is not whole \(type) blocks")
         }
-        if parts.count == 1, !convert { return UnitBytes(UnsafeRawBufferPointer(start: parts[0].data, count: total), owned: false) }
+        if parts.count == 1, !convert, groupSize == 32 { return UnitBytes(UnsafeRawBufferPointer(start: parts[0].data, count: total), owned: false) }
         let out = UnsafeMutableRawBufferPointer.allocate(byteCount: total, alignment: 64)
         let columns = shape.last!
         let rowBytes = type.byteCount(elements: columns)!
@@ -29,14 +31,15 @@ struct BuildUnit {
             let rows = part.shape.count == 1 ? 1 : part.shape[0]
             let sourceRowBytes = part.type.byteCount(elements: columns)!
             let dst = out.baseAddress! + row0 * rowBytes
-            if part.type == type {
+            if part.type == type, groupSize == 32 {
                 dst.copyMemory(from: part.data, byteCount: rows * rowBytes)
             } else {
                 pool.parallelFor(rows, granularity: 8) { range, _ in
                     withUnsafeTemporaryAllocation(of: Float.self, capacity: columns) { scratch in
                         for r in range {
                             Dequantize.row(part.type, from: part.data + r * sourceRowBytes, into: scratch.baseAddress!, count: columns)
-                            Quantize.row(scratch.baseAddress!, count: columns, as: type, into: dst + r * rowBytes)
+                            Quantize.row(
+                                scratch.baseAddress!, count: columns, as: type, into: dst + r * rowBytes, groupSize: groupSize)
                         }
                     }
                 }
@@ -55,14 +58,35 @@ final class UnitBytes {
         self.owned = owned
     }
     func release() { if owned { bytes.deallocate() } }
+
+    /// These bytes in a buffer of their own (a copy when they point into the source), to change in place.
+    func ownedCopy() -> UnitBytes {
+        if owned { return self }
+        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 64)
+        copy.copyMemory(from: bytes)
+        return UnitBytes(UnsafeRawBufferPointer(copy), owned: true)
+    }
+
+    var mutableBase: UnsafeMutableRawPointer {
+        precondition(owned, "only owned bytes change")
+        return UnsafeMutableRawPointer(mutating: bytes.baseAddress!)
+    }
 }
 
 extension EngineBuilder {
     /// The engine's tensors in order, with fusions and formats decided.
-    static func plan(_ tensors: [CanonicalTensor], config: ModelConfig, options: BuildOptions) -> [BuildUnit] {
+    /// `floatVectors` are stored as float32 whatever the options (vectors a fold changes).
+    static func plan(
+        _ tensors: [CanonicalTensor], config: ModelConfig, options: BuildOptions, floatVectors: Set<String> = []
+    ) -> [BuildUnit] {
+        func isEdge(_ t: CanonicalTensor) -> Bool { t.name == "token_embd.weight" || t.name == "output.weight" }
+        // The body's matrices take --group-size; embeddings and output stay at Q8_0's own 32.
+        func group(_ type: DType, edge: Bool) -> Int {
+            options.weights.takesGroupSize && !edge && (type == .q8_0 || type == .q4_1) ? options.groupSize : 32
+        }
         func target(_ t: CanonicalTensor) -> DType {
-            let edge = t.name == "token_embd.weight" || t.name == "output.weight"
-            let wanted = options.targetType(source: t.type, shape: t.shape, isEmbeddingOrOutput: edge) ?? t.type
+            if floatVectors.contains(t.name) { return .f32 }
+            let wanted = options.targetType(source: t.type, shape: t.shape, isEmbeddingOrOutput: isEdge(t)) ?? t.type
             return Quantize.supported.contains(wanted) || wanted == t.type ? wanted : .f32
         }
         let byName = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
@@ -89,13 +113,16 @@ extension EngineBuilder {
             if let fused = fusedInto[t.name] {
                 guard emitted.insert(fused).inserted, let parts = fusions[fused] else { continue }
                 let type = target(parts[0])
-                units.append(
-                    BuildUnit(
-                        name: fused, parts: parts, type: type, shape: [parts.reduce(0) { $0 + $1.shape[0] }, parts[0].shape[1]],
-                        convert: parts.contains { $0.type != type }))
+                var unit = BuildUnit(
+                    name: fused, parts: parts, type: type, shape: [parts.reduce(0) { $0 + $1.shape[0] }, parts[0].shape[1]],
+                    convert: parts.contains { $0.type != type })
+                unit.groupSize = group(type, edge: false)
+                units.append(unit)
             } else {
                 let type = target(t)
-                units.append(BuildUnit(name: t.name, parts: [t], type: type, shape: t.shape, convert: t.type != type))
+                var unit = BuildUnit(name: t.name, parts: [t], type: type, shape: t.shape, convert: t.type != type)
+                unit.groupSize = group(type, edge: isEdge(t))
+                units.append(unit)
             }
         }
         return units

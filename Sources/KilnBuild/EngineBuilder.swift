@@ -42,7 +42,9 @@ public enum EngineBuilder {
         let (config, tensors) = try ModelLoader.canonicalTensors(source)
         let checksum = try sourceChecksum(source)
         let pool = ThreadPool(threads: threads)
-        let units = plan(tensors, config: config, options: options)
+        var folds = FoldPlan(config: config, tensors: tensors, options: options)
+        let units = plan(tensors, config: config, options: options, floatVectors: folds.floatVectors)
+        try folds.resolve(units, pool: pool)
         let total = units.reduce(0) { $0 + $1.estimatedBytes }
 
         let writer = try EngineFileWriter(path: output, sourceSections: try sourceSections(source))
@@ -52,7 +54,7 @@ public enum EngineBuilder {
             let hasOutput = tensors.contains { $0.name == "output.weight" }
             for unit in units {
                 progress(Progress(done: done, total: total, tensor: unit.name))
-                let data = try unit.materialize(pool: pool)
+                let data = folds.apply(unit, try unit.materialize(pool: pool))
                 let (offset, hash) = try writer.appendTensor(data.bytes)
                 var packed: EnginePackedCopy?
                 let packRow = unit.shape.count == 2 ? PackedMatrix.packedRowBytes(type: unit.type, k: unit.shape[1]) : 0
@@ -87,7 +89,9 @@ public enum EngineBuilder {
                         EngineFusion(name: $0.name, parts: $0.parts.map(\.name), rows: $0.parts.map { $0.shape[0] })
                     },
                     requiredCPUFeatures: [], optionalCPUFeatures: ["avx512f", "avx512bw", "avx512vnni"],
-                    packedLayout: packedLayout),
+                    packedLayout: packedLayout,
+                    notes: (quantizationNotes(options, units: units) ?? []) + (folds.skipped.map { [$0] } ?? []),
+                    folds: folds.records),
                 tensors: entries)
             try writer.finish(metadata: metadata)
             let bytes = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
@@ -96,6 +100,42 @@ public enum EngineBuilder {
             writer.discard()
             throw error
         }
+    }
+
+    /// The quantization in words, for the plan (`kiln inspect`).
+    static func quantizationNotes(_ options: BuildOptions, units: [BuildUnit]) -> [String]? {
+        let types = Set(units.map(\.type))
+        var notes: [String] = []
+        switch options.weights {
+        case .keep, .f32, .bf16: return nil
+        case .q8_0: notes.append("q8_0: Q8_0, round-to-nearest per 32 values (scale max|x|/127)")
+        case .q4_0:
+            notes.append(
+                "q4_0: Q4_0 per 32 values, scale searched per block for the least squared error "
+                    + "(round-to-nearest's scale among the candidates)")
+        case .int8, .int4:
+            let format = options.weights == .int8 ? "Q8_0" : "Q4_1"
+            let method =
+                options.weights == .int8
+                ? "symmetric, round-to-nearest (scale max|x|/127)"
+                : "asymmetric, round-to-nearest from min/max, scale and offset refitted by least squares"
+            var line = "\(options.weights.rawValue): \(format) blocks, one scale per \(options.groupSize) values, \(method)"
+            if options.groupSize > 32 {
+                line +=
+                    "; each group's scale\(options.weights == .int4 ? " and offset" : "") repeated in its "
+                    + "\(options.groupSize / 32) 32-value blocks (the kernels read 32-value blocks): the size of group 32, "
+                    + "the precision of group \(options.groupSize); a row's last group is shorter when the row is not whole groups"
+            }
+            notes.append(line)
+        }
+        if options.weights != .q8_0, options.weights != .int8, types.contains(.q8_0) {
+            notes.append("embeddings and output: Q8_0 per 32 values")
+        }
+        if types.contains(.f32) {
+            let floats = units.filter { $0.type == .f32 && $0.shape.count == 2 }.map(\.name)
+            if !floats.isEmpty { notes.append("kept float32 (rows not whole 32-value blocks): " + floats.joined(separator: ", ")) }
+        }
+        return notes
     }
 
     /// Hash64 of the checkpoint's bytes and their count: the whole GGUF file, or every file of a Hugging Face

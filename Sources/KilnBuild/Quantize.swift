@@ -1,24 +1,35 @@
 import KilnTensors
 
-/// Round-to-nearest quantization of float rows into ggml block formats, per 32-value group, the formats the
-/// kernels already run: Q8_0 (symmetric 8-bit, scale = max|x| / 127), Q4_0 (symmetric 4-bit: scale = the
-/// largest-magnitude value / -8, so that value maps exactly to -8) and Q4_1 (asymmetric 4-bit: scale =
-/// (max - min) / 15 and offset min). Scales are stored as fp16, as ggml stores them; the quants are computed from
-/// the float scale as llama.cpp's reference quantizers do.
+/// Quantization of float rows into the ggml block formats the kernels run: Q8_0 (symmetric 8-bit), Q4_0
+/// (symmetric 4-bit, levels -8…7) and Q4_1 (asymmetric 4-bit: 16 levels from an offset). Every stored block holds
+/// 32 values; scales and offsets are fp16, as ggml stores them.
+///
+/// - Q8_0 and Q4_1 per group of `groupSize` values (32, 64 or 128): round-to-nearest from the group's range
+///   (Q8_0: scale = max|x| / 127; Q4_1: scale = (max - min) / 15, offset = min), then for Q4_1 the scale and
+///   offset refitted by least squares to the chosen levels and the levels chosen again, kept only when the error
+///   falls. A group of 64 or 128 values writes its one scale (and offset) into each of its 32-value blocks, since
+///   the kernels read 32-value blocks: the file is as large as with groups of 32, the precision is that of the
+///   larger group. A row's last group is shorter when the row is not a whole number of groups.
+/// - Q4_0 per 32-value block, with the scale searched (`q4_0`): round-to-nearest from the largest magnitude wastes
+///   half of the 16 levels on the sign the extreme value lacks, and a block whose values sit on an offset grid
+///   (weights converted from an asymmetric format) loses most of its precision.
 public enum Quantize {
-    /// Bytes of one row of `count` values of `type`, written from `x`.
-    public static func row(_ x: UnsafePointer<Float>, count: Int, as type: DType, into out: UnsafeMutableRawPointer) {
+    /// Bytes of one row of `count` values of `type`, written from `x`, with one scale per `groupSize` values
+    /// (Q8_0 and Q4_1; Q4_0 is always per 32 values).
+    public static func row(
+        _ x: UnsafePointer<Float>, count: Int, as type: DType, into out: UnsafeMutableRawPointer, groupSize: Int = 32
+    ) {
         switch type {
         case .f32:
             out.copyMemory(from: x, byteCount: count * 4)
         case .bf16:
             for i in 0..<count { out.storeBytes(of: BFloat16.fromFloat(x[i]).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
         case .q8_0:
-            for b in 0..<(count / 32) { q8_0(x + 32 * b, out + 34 * b) }
+            forEachGroup(count, groupSize) { start, n in q8_0(x + start, n, out + 34 * (start / 32)) }
         case .q4_0:
             for b in 0..<(count / 32) { q4_0(x + 32 * b, out + 18 * b) }
         case .q4_1:
-            for b in 0..<(count / 32) { q4_1(x + 32 * b, out + 20 * b) }
+            forEachGroup(count, groupSize) { start, n in q4_1(x + start, n, out + 20 * (start / 32)) }
         default:
             preconditionFailure("no quantizer for \(type)")
         }
@@ -26,22 +37,46 @@ public enum Quantize {
 
     public static let supported: Set<DType> = [.f32, .bf16, .q8_0, .q4_0, .q4_1]
 
+    static func forEachGroup(_ count: Int, _ groupSize: Int, _ body: (Int, Int) -> Void) {
+        var start = 0
+        while start < count {
+            let n = min(groupSize, count - start)
+            body(start, n)
+            start += n
+        }
+    }
+
     static func storeHalf(_ v: Float, _ p: UnsafeMutableRawPointer) {
         p.storeBytes(of: Half.fromFloat(v).littleEndian, as: UInt16.self)
     }
 
-    static func q8_0(_ x: UnsafePointer<Float>, _ out: UnsafeMutableRawPointer) {
+    static func half(_ v: Float) -> Float { Float(Float16(v)) }
+
+    /// `n` values (a multiple of 32) as n/32 Q8_0 blocks sharing one scale.
+    static func q8_0(_ x: UnsafePointer<Float>, _ n: Int, _ out: UnsafeMutableRawPointer) {
         var amax: Float = 0
-        for i in 0..<32 { amax = max(amax, abs(x[i])) }
+        for i in 0..<n { amax = max(amax, abs(x[i])) }
         let d = amax / 127
         let id: Float = d != 0 ? 1 / d : 0
-        storeHalf(d, out)
-        for i in 0..<32 {
-            let q = Int8(max(-127, min(127, (x[i] * id).rounded(.toNearestOrAwayFromZero))))
-            out.storeBytes(of: q, toByteOffset: 2 + i, as: Int8.self)
+        for b in 0..<(n / 32) {
+            let o = out + 34 * b
+            storeHalf(d, o)
+            for i in 0..<32 {
+                let q = Int8(max(-127, min(127, (x[32 * b + i] * id).rounded(.toNearestOrAwayFromZero))))
+                o.storeBytes(of: q, toByteOffset: 2 + i, as: Int8.self)
+            }
         }
     }
 
+    /// Inverse scales tried for a Q4_0 block, as multiples of 1 / max|x|: the extreme value lands on level ±t.
+    /// 8 is plain round-to-nearest (the extreme on -8), 7 puts it on +7; smaller t coarsens the grid, larger t clips
+    /// the extreme to sharpen the rest.
+    static let q4_0Candidates: [Float] = stride(from: Float(5), through: 10.01, by: 0.5).map { $0 }
+
+    /// One Q4_0 block (32 values): the scale, among round-to-nearest's and ±max|x| / t for the candidates t each
+    /// refitted by least squares to the levels it chose, that gives the least squared error, measured with the
+    /// scale rounded to fp16 as stored. Never worse than round-to-nearest in that error: its scale is a candidate. (Weighting the error
+    /// by x² or |x| measured worse on SmolLM2's perplexity than no weighting.)
     static func q4_0(_ x: UnsafePointer<Float>, _ out: UnsafeMutableRawPointer) {
         var amax: Float = 0
         var extreme: Float = 0
@@ -49,29 +84,106 @@ public enum Quantize {
             amax = abs(x[i])
             extreme = x[i]
         }
-        let d = extreme / -8
-        let id: Float = d != 0 ? 1 / d : 0
-        storeHalf(d, out)
-        func quant(_ v: Float) -> UInt8 { UInt8(max(0, min(15, Int((v * id + 8.5).rounded(.down))))) }
+        // The level of x·id: round to nearest even, clamped to -8…7.
+        @inline(__always) func level(_ v: Float, _ id: Float) -> Float {
+            min(7, max(-8, (v * id).rounded(.toNearestOrEven)))
+        }
+        var best: (error: Float, d: Float) = (.infinity, 0)
+        // The squared error of scale d; with `refit`, first the least-squares scale for d's levels.
+        @inline(__always) func consider(_ d0: Float, refit: Bool) {
+            var d = d0
+            if refit {
+                let id = 1 / d
+                var qq: Float = 0
+                var qx: Float = 0
+                for i in 0..<32 {
+                    let q = level(x[i], id)
+                    qq += q * q
+                    qx += q * x[i]
+                }
+                guard qq > 0 else { return }
+                d = qx / qq
+            }
+            d = half(d)
+            guard d != 0 else { return }
+            let id = 1 / d
+            var error: Float = 0
+            for i in 0..<32 {
+                let r = x[i] - level(x[i], id) * d
+                error += r * r
+            }
+            if error < best.error { best = (error, d) }
+        }
+        if amax > 0 {
+            // Round-to-nearest's own scale first (the extreme value on -8), so ties keep it.
+            consider(extreme / -8, refit: false)
+            for t in q4_0Candidates {
+                consider(amax / t, refit: true)
+                consider(-amax / t, refit: true)
+            }
+        }
+        let id: Float = best.d != 0 ? 1 / best.d : 0
+        storeHalf(best.d, out)
         for j in 0..<16 {
-            out.storeBytes(of: quant(x[j]) | quant(x[j + 16]) << 4, toByteOffset: 2 + j, as: UInt8.self)
+            let lo = UInt8(Int(level(x[j], id)) + 8)
+            let hi = UInt8(Int(level(x[j + 16], id)) + 8)
+            out.storeBytes(of: lo | hi << 4, toByteOffset: 2 + j, as: UInt8.self)
         }
     }
 
-    static func q4_1(_ x: UnsafePointer<Float>, _ out: UnsafeMutableRawPointer) {
+    /// `n` values (a multiple of 32) as n/32 Q4_1 blocks sharing one scale and offset.
+    static func q4_1(_ x: UnsafePointer<Float>, _ n: Int, _ out: UnsafeMutableRawPointer) {
         var lo = x[0]
         var hi = x[0]
-        for i in 1..<32 {
+        for i in 1..<n {
             lo = min(lo, x[i])
             hi = max(hi, x[i])
         }
-        let d = (hi - lo) / 15
-        let id: Float = d != 0 ? 1 / d : 0
-        storeHalf(d, out)
-        storeHalf(lo, out + 2)
-        func quant(_ v: Float) -> UInt8 { UInt8(max(0, min(15, Int(((v - lo) * id + 0.5).rounded(.down))))) }
-        for j in 0..<16 {
-            out.storeBytes(of: quant(x[j]) | quant(x[j + 16]) << 4, toByteOffset: 4 + j, as: UInt8.self)
+        func levels(_ d: Float, _ m: Float, into q: UnsafeMutablePointer<UInt8>) -> Float {
+            let id: Float = d != 0 ? 1 / d : 0
+            var error: Float = 0
+            for i in 0..<n {
+                let l = UInt8(max(0, min(15, Int(((x[i] - m) * id + 0.5).rounded(.down)))))
+                q[i] = l
+                let r = x[i] - (Float(l) * d + m)
+                error += r * r
+            }
+            return error
+        }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 2 * n) { buffer in
+            var q = buffer.baseAddress!
+            var spare = q + n
+            var d = half((hi - lo) / 15)
+            var m = half(lo)
+            var error = levels(d, m, into: q)
+            // Least squares for (d, m) given the levels, then the levels again; stop when the error stops falling.
+            for _ in 0..<2 where error > 0 {
+                var s1: Float = 0, s2: Float = 0, sx: Float = 0, sqx: Float = 0
+                for i in 0..<n {
+                    let l = Float(q[i])
+                    s1 += l
+                    s2 += l * l
+                    sx += x[i]
+                    sqx += l * x[i]
+                }
+                let det = Float(n) * s2 - s1 * s1
+                guard det > 0 else { break }
+                let d2 = half((Float(n) * sqx - s1 * sx) / det)
+                let m2 = half((sx - d2 * s1) / Float(n))
+                guard d2 > 0 else { break }
+                let e2 = levels(d2, m2, into: spare)
+                guard e2 < error else { break }
+                (d, m, error) = (d2, m2, e2)
+                swap(&q, &spare)
+            }
+            for b in 0..<(n / 32) {
+                let o = out + 20 * b
+                storeHalf(d, o)
+                storeHalf(m, o + 2)
+                for j in 0..<16 {
+                    o.storeBytes(of: q[32 * b + j] | q[32 * b + j + 16] << 4, toByteOffset: 4 + j, as: UInt8.self)
+                }
+            }
         }
     }
 }

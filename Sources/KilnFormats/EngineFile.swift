@@ -20,8 +20,9 @@ import KilnTensors
 /// tensor's bounds (cheap: no tensor byte is read); `verify()` also hashes every section and tensor.
 public final class EngineFile: @unchecked Sendable {
     public static let magic = Array("KILNENGN".utf8)
-    /// The newest format this Kiln reads and the one it writes.
-    public static let formatVersion: UInt32 = 1
+    /// The newest format this Kiln reads and the one it writes. Version 2 added the plan's folds (constants
+    /// multiplied into stored tensors, which a version-1 reader would apply twice); version 1 files still load.
+    public static let formatVersion: UInt32 = 2
     public static let headerBytes = 64
     public static let sectionEntryBytes = 64
     public static let sectionNameBytes = 32

@@ -75,10 +75,15 @@ public struct EnginePlan: Codable, Sendable, Equatable {
     public var optionalCPUFeatures: [String]
     /// The packed layout's name and version (CKilnKernels/pack.c), checked at load.
     public var packedLayout: String
+    /// How the weights were quantized (method, group storage) and any fold left out, in words; absent in older
+    /// files.
+    public var notes: [String]?
+    /// Constants multiplied into stored tensors at build time, which the loader then leaves out.
+    public var folds: [EngineFold]?
 
     public init(
         weights: String, groupSize: Int?, fused: [EngineFusion], requiredCPUFeatures: [String],
-        optionalCPUFeatures: [String], packedLayout: String
+        optionalCPUFeatures: [String], packedLayout: String, notes: [String]? = nil, folds: [EngineFold]? = nil
     ) {
         self.weights = weights
         self.groupSize = groupSize
@@ -86,6 +91,28 @@ public struct EnginePlan: Codable, Sendable, Equatable {
         self.requiredCPUFeatures = requiredCPUFeatures
         self.optionalCPUFeatures = optionalCPUFeatures
         self.packedLayout = packedLayout
+        self.notes = notes
+        self.folds = folds
+    }
+}
+
+/// A constant folded into stored tensors: `attention-scale` (the attention's 1/sqrt(head_dim) or Gemma's
+/// query_pre_attn_scalar⁻½, a power of two, multiplied into the query projection's rows and bias, or into the
+/// query norm when the model normalizes queries), or `norm-offset` (Gemma's RMSNorm weights stored as w and applied
+/// as (1 + w), stored as 1 + w).
+public struct EngineFold: Codable, Sendable, Equatable {
+    public static let attentionScale = "attention-scale"
+    public static let normOffset = "norm-offset"
+
+    public var kind: String
+    /// The factor multiplied in (attention-scale) or the offset added (norm-offset).
+    public var value: Float
+    public var tensors: [String]
+
+    public init(kind: String, value: Float, tensors: [String]) {
+        self.kind = kind
+        self.value = value
+        self.tensors = tensors
     }
 }
 

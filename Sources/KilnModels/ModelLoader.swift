@@ -72,10 +72,20 @@ public enum ModelLoader {
         case .gguf(let gguf): return try ModelConfig(gguf: gguf)
         case .huggingFace(let hf): return try ModelConfig(hf: hf.config, path: hf.directory + "/config.json")
         case .engine(let engine):
+            var config: ModelConfig
             switch try EngineSourceMetadata(engine) {
-            case .gguf(let header): return try ModelConfig(gguf: header)
-            case .huggingFace(let files): return try ModelConfig(hf: files.config, path: engine.path + " (config.json)")
+            case .gguf(let header): config = try ModelConfig(gguf: header)
+            case .huggingFace(let files): config = try ModelConfig(hf: files.config, path: engine.path + " (config.json)")
             }
+            // Constants the build multiplied into the stored tensors are not applied again.
+            for fold in engine.metadata.plan.folds ?? [] {
+                switch fold.kind {
+                case EngineFold.attentionScale: config.attentionScale /= fold.value
+                case EngineFold.normOffset: config.normWeightOffset -= fold.value
+                default: throw ModelError(engine.path, "unknown fold '\(fold.kind)' in the build plan: update Kiln")
+                }
+            }
+            return config
         }
     }
 }

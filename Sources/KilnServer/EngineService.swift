@@ -47,9 +47,14 @@ public struct EngineService: Service {
                     do {
                         var model = try LoadedModel.load(resolve(path), threads: threads)
                         if let prepare { model = try prepare(model) }
+                        let perToken = PagedKVCache.bytesPerToken(model.transformer.config)
                         if let kvTokens {
-                            config.kvCacheBytes = kvTokens * PagedKVCache.bytesPerToken(model.transformer.config)
+                            let (bytes, overflow) = kvTokens.multipliedReportingOverflow(by: perToken)
+                            config.kvCacheBytes = overflow ? .max : bytes
                         }
+                        try LimitChecks.checkKVCache(
+                            kvCacheBytes: config.kvCacheBytes, kvTokens: kvTokens, bytesPerToken: perToken,
+                            available: LimitChecks.availableMemory())
                         // A checkpoint without a chat template still serves every route but /v1/chat/completions.
                         let template = try? TemplateSource.load(path).compile()
                         continuation.resume(returning: (try Engine(model: model, config: config), template))

@@ -33,6 +33,7 @@ struct TokenLimits: Sendable {
 
     init(config: ServerConfig, contextLength: Int, tokenCapacity: Int) throws(ServerError) {
         let total = config.maxTotalTokens ?? min(contextLength, tokenCapacity)
+        try LimitChecks.checkTotalTokens(total, contextLength: contextLength, tokenCapacity: tokenCapacity)
         let input = config.maxInputTokens ?? (total - 1)
         guard total >= 2, input >= 1, input < total else {
             throw .validation(

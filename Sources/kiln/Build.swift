@@ -12,6 +12,12 @@ struct BuildCommand: ParsableCommand {
             everything needed to run the model; `kiln generate` and `kiln serve` map it without copying weights.
             --weights keep (default) keeps the source's formats, so outputs equal the source's; q8_0 and int8 store
             8-bit, q4_0 (symmetric) and int4 (asymmetric) 4-bit weights with embeddings and output at 8 bits.
+            q4_0 searches each block's scale for the least squared error; q8_0, int8 and int4 round to nearest.
+            --group-size 64 or 128 (int8, int4) quantizes with one scale (and offset) per 64 or 128 values and, since
+            the kernels read 32-value blocks, repeats it in each 32-value block of the group: the file is as large as
+            with group 32, the precision is that of the larger group.
+            Where exact, constants are folded into the stored weights: a power-of-two attention scale into the query
+            rows (or the query norm), Gemma's (1 + w) norm weights as 1 + w (--no-fold to keep them apart).
             """)
 
     @Option(name: [.customShort("m"), .long], help: "A GGUF file or a Hugging Face model directory.")
@@ -23,7 +29,7 @@ struct BuildCommand: ParsableCommand {
     @Option(help: "Weight formats: keep, f32, bf16, q8_0, q4_0, int8, int4.")
     var weights: String = "keep"
 
-    @Option(help: "Values per quantization group (32; 64 and 128 are not supported by the kernels yet).")
+    @Option(help: "Values per quantization group for int8 and int4: 32, 64 or 128 (stored in 32-value blocks).")
     var groupSize: Int = 32
 
     @Option(help: "Default --max-batch-size for kiln serve.")
@@ -43,6 +49,9 @@ struct BuildCommand: ParsableCommand {
 
     @Flag(help: "Store Q, K, V and gate, up as separate matrices.")
     var noFuse = false
+
+    @Flag(help: "Keep the attention scale and norm offsets out of the stored weights.")
+    var noFold = false
 
     @Option(name: .shortAndLong, help: "Threads for quantizing and packing.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
@@ -68,7 +77,7 @@ struct BuildCommand: ParsableCommand {
             limits: EngineLimits(
                 maxBatchSize: maxBatchSize, maxInputTokens: maxInputTokens, maxTotalTokens: maxTotalTokens,
                 maxNumTokens: maxNumTokens, kvCacheDType: kvCacheDType.map { $0 == "auto" ? "f32" : $0 }),
-            fuse: !noFuse)
+            fuse: !noFuse, fold: !noFold)
     }
 
     func run() throws {

@@ -26,6 +26,11 @@ enum InspectEngine {
             Swift.print("  fused \(f.name) = \(zip(f.parts, f.rows).map { "\($0.0)[\($0.1)]" }.joined(separator: " + "))")
         }
         if p.fused.count > 2 { Swift.print("  … \(p.fused.count - 2) more fused") }
+        for note in p.notes ?? [] { Swift.print("  \(note)") }
+        for f in p.folds ?? [] {
+            Swift.print(
+                "  folded \(f.kind) \(f.value) into \(f.tensors.count) tensors (\(f.tensors.prefix(3).joined(separator: ", "))\(f.tensors.count > 3 ? ", …" : ""))")
+        }
         var byType: [String: (count: Int, bytes: Int)] = [:]
         var packedBytes = 0
         Swift.print("tensors (\(m.tensors.count)): name type shape bytes [packed bytes] source-type")

@@ -87,6 +87,56 @@ import Testing
         #expect(problems.count == 2, "\(problems)")
     }
 
+    /// An engine whose plan requires a CPU feature this machine lacks: rewritten through the writer API with one
+    /// more required feature (every section and tensor as they were), it still opens (its bytes are sound) but
+    /// loading it is refused with the missing feature named, and the features this CPU has are not blamed.
+    @Test func missingCPUFeatureRefused() throws {
+        guard let bytes = Self.engineBytes else { return }
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let original = dir.path + "/original.kiln"
+        try bytes.write(to: URL(fileURLWithPath: original))
+        let engine = try EngineFile(path: original)
+        let missing = "avx1024-imaginary"
+        #expect(!ModelLoader.cpuFeatures.contains(missing))
+        let present = ModelLoader.cpuFeatures.sorted()
+        var metadata = engine.metadata
+        metadata.plan.requiredCPUFeatures = present + [missing]
+        let output = dir.path + "/needs-more.kiln"
+        let writer = try EngineFileWriter(
+            path: output,
+            sourceSections: engine.sections.filter { $0.name != "tensors" && $0.name != "metadata" }.map {
+                ($0.name, engine.sectionData($0.name)!)
+            })
+        // The tensors section as one block: every tensor keeps its offset within it.
+        let (offset, _) = try writer.appendTensor(try #require(engine.section("tensors")))
+        #expect(offset == 0)
+        try writer.finish(metadata: metadata)
+
+        let rewritten = try EngineFile(path: output)
+        #expect(rewritten.verify().isEmpty)
+        #expect(rewritten.metadata.plan.requiredCPUFeatures.contains(missing))
+        do {
+            _ = try LoadedModel.load(output, threads: 1)
+            Issue.record("an engine needing \(missing) loaded")
+        } catch {
+            let message = "\(error)"
+            #expect(message.contains("needs CPU features this machine lacks (\(missing))"), "\(message)")
+            #expect(message.contains("rebuild it here with kiln build"), "\(message)")
+        }
+        // The same file without the extra feature loads: the refusal is the feature's alone.
+        metadata.plan.requiredCPUFeatures = present
+        let control = dir.path + "/control.kiln"
+        let writer2 = try EngineFileWriter(
+            path: control,
+            sourceSections: engine.sections.filter { $0.name != "tensors" && $0.name != "metadata" }.map {
+                ($0.name, engine.sectionData($0.name)!)
+            })
+        _ = try writer2.appendTensor(try #require(engine.section("tensors")))
+        try writer2.finish(metadata: metadata)
+        _ = try LoadedModel.load(control, threads: 1)
+    }
+
     /// Opens `data` as an engine file from a temporary path (removed afterwards).
     func opened<T>(_ data: Data, _ body: (EngineFile) throws -> T) throws -> T {
         let dir = try TemporaryDirectory()

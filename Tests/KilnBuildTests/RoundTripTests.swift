@@ -6,8 +6,9 @@ import KilnTensors
 import Testing
 
 /// An engine built with --weights keep computes exactly what its source computes: the same weight bytes reach the
-/// same kernels, so every logit of every golden prompt must be bit-identical, on the fast path (where the engine's
-/// stored packed copies replace packing at load) and on the float32-activation reference path. The oracle is the
+/// same kernels (the query rows scaled by the folded 1/8, a power of two), so every logit of every golden prompt
+/// must be bit-identical, on the fast path (where the engine's stored packed copies replace packing at load) and on
+/// the float32-activation reference path. The oracle is the
 /// source loaded directly, a separate load path that ReferenceTests check against transformers.
 @Suite(.serialized) struct RoundTripTests {
     static func logits(_ model: Transformer, _ ids: [Int32], _ precision: Precision) throws -> [Float] {
@@ -46,13 +47,14 @@ import Testing
         try Self.expectIdentical(source: source, precisions: [.fast, .reference], prompts: prompts)
     }
 
-    /// Fusion stores Q, K, V rows in order: each part read back from the engine is byte-for-byte the source tensor.
+    /// Fusion stores Q, K, V rows in order: each part read back from the engine is byte-for-byte the source tensor
+    /// (without folds, which change the query rows: FoldingTests).
     @Test func fusedPartsAreTheSourceTensors() throws {
         guard let source = modelPath("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf") else { return }
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let output = dir.path + "/model.kiln"
-        _ = try EngineBuilder.build(source: source, output: output, options: BuildOptions(), threads: 2)
+        _ = try EngineBuilder.build(source: source, output: output, options: BuildOptions(fold: false), threads: 2)
         let gguf = try GGUFFile(path: source)
         let engine = try EngineFile(path: output)
         #expect(engine.verify().isEmpty)
@@ -82,14 +84,15 @@ import Testing
 }
 
 /// --weights bf16 from the float32 directory against transformers' own bfloat16 conversion of the same model
-/// (models/smollm2-hf-bf16, made by torch): every matrix byte-identical (both round to nearest even).
+/// (models/smollm2-hf-bf16, made by torch): every matrix byte-identical (both round to nearest even; built
+/// without folds, which scale the query rows).
 @Suite struct BFloat16BuildTests {
     @Test func matricesMatchTorchConversion() throws {
         guard let source = modelPath("smollm2-hf"), let torch = modelPath("smollm2-hf-bf16") else { return }
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let output = dir.path + "/bf16.kiln"
-        _ = try EngineBuilder.build(source: source, output: output, options: BuildOptions(weights: .bf16), threads: 2)
+        _ = try EngineBuilder.build(source: source, output: output, options: BuildOptions(weights: .bf16, fold: false), threads: 2)
         let engine = try EngineFile(path: output)
         let torchSource = try ModelLoader.open(torch)
         defer { withExtendedLifetime(torchSource) {} }

@@ -21,9 +21,12 @@ import Testing
         return packageRoot() + "/.build/release/kiln"
     }
 
-    func kiln(_ arguments: [String]) throws -> Run {
+    func kiln(_ arguments: [String], environment: [String: String] = [:]) throws -> Run {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
         process.arguments = arguments
         let out = Pipe()
         let err = Pipe()

@@ -46,7 +46,8 @@ extension BadInputTests {
         let output = scratchFile("never.kiln")
         for (arguments, needle) in [
             (["--weights", "q3_x"], "--weights must be one of"),
-            (["--weights", "int4", "--group-size", "128"], "--group-size 128 is not supported yet"),
+            (["--weights", "int4", "--group-size", "256"], "--group-size 256 is not supported: use 32, 64 or 128"),
+            (["--weights", "q4_0", "--group-size", "64"], "applies to --weights int8 and int4 only"),
             (["--kv-cache-dtype", "fp8"], "--kv-cache-dtype fp8 is not supported"),
         ] {
             let run = try kiln(["build", "-m", realSmolLM2() ?? "x.gguf", "-o", output] + arguments)
