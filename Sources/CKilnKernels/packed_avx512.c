@@ -4,9 +4,11 @@
 // products (4 for Q6_K), one int→float convert and one FMA with the 16 block scales d_w·d_x; offsets (Q4_1's m,
 // Q4_0's -8·d, Q8_0's -128·d of its biased quants, K-quant mins, Q6_K's -32) cost one more FMA per group against
 // the activation block sums. One call handles 1-4 tokens per row: during prefill each group is unpacked once for
-// up to four tokens, and rows go two at a time so that each activation load feeds two products. Every
-// (row, token) result is computed by the same float operations in the same order whichever rows and tokens share
-// its call, so outputs are batch-invariant.
+// up to four tokens, and rows go two at a time so that each activation load feeds two products. A 32-value block
+// format's last group of at most 8 blocks (k = 576 ends in 2) runs on 256-bit vectors, half the cost of a mostly
+// empty 512-bit group. Every (row, token) result is computed by the same float operations in the same order
+// whichever rows and tokens share its call (the lane sums too: hsum1 and hsum4 add in one order), so outputs are
+// batch-invariant.
 #if defined(__x86_64__)
 
 #include "internal.h"
@@ -21,6 +23,43 @@ INLINE float hsum(__m512 v) {
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
+}
+
+/// The 32-value block kernels' lane sum, the same order for every output: (v0+v2)+(v1+v3) within each 128-bit
+/// block, then (B0+B1)+(B2+B3). hsum4 gives four sums in one pass (an output takes the same additions in either).
+INLINE float hsum1(__m512 a) {
+    __m512 u = _mm512_add_ps(a, _mm512_permute_ps(a, _MM_SHUFFLE(1, 0, 3, 2)));
+    u = _mm512_add_ps(u, _mm512_permute_ps(u, _MM_SHUFFLE(2, 3, 0, 1)));
+    u = _mm512_add_ps(u, _mm512_shuffle_f32x4(u, u, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtss_f32(_mm_add_ss(_mm512_castps512_ps128(u), _mm512_extractf32x4_ps(u, 2)));
+}
+
+/// [Σa0, Σa1, Σa2, Σa3] with hsum1's order for each.
+INLINE __m128 hsum4(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
+    const __m512 u01 = _mm512_add_ps(_mm512_unpacklo_ps(a0, a1), _mm512_unpackhi_ps(a0, a1));
+    const __m512 u23 = _mm512_add_ps(_mm512_unpacklo_ps(a2, a3), _mm512_unpackhi_ps(a2, a3));
+    const __m512 w = _mm512_add_ps(
+        _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(u01), _mm512_castps_pd(u23))),
+        _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(u01), _mm512_castps_pd(u23))));
+    const __m512 e = _mm512_add_ps(w, _mm512_shuffle_f32x4(w, w, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_add_ps(_mm512_castps512_ps128(e), _mm512_extractf32x4_ps(e, 2));
+}
+
+/// out[0 ..< nt] = the lane sums of acc[0 ..< nt] (nt ≤ 4).
+INLINE void lane_sums(const int nt, const __m512 *acc, float *out) {
+    if (nt == 1) {
+        out[0] = hsum1(acc[0]);
+        return;
+    }
+    const __m512 z = _mm512_setzero_ps();
+    const __m128 s = hsum4(acc[0], acc[1], nt > 2 ? acc[2] : z, nt > 3 ? acc[3] : z);
+    if (nt == 4) {
+        _mm_storeu_ps(out, s);
+    } else {
+        float tmp[4];
+        _mm_storeu_ps(tmp, s);
+        for (int t = 0; t < nt; t++) out[t] = tmp[t];
+    }
 }
 
 INLINE __mmask64 load_mask(const uint8_t *p) {
@@ -53,6 +92,77 @@ INLINE void nibble_steps(
     for (int t = 0; t < nt; t++) ia[t] = _mm512_add_epi32(ia[t], ib[t]);
 }
 
+/// The last group of a row when it holds n ≤ 8 blocks (k = 576: 2 blocks): the arithmetic of a full group on
+/// 256-bit vectors, which cost half as much as 512-bit ones on Zen 4 and hold all n lanes. Every lane takes the same
+/// operations as in a 512-bit group (whose lanes ≥ n only add zeros), so results are bit-identical to it.
+INLINE void short_group(
+    const uint32_t type, const int nr, const int nt, const int n, const uint8_t *const *p, const int8_t *const *xg,
+    const float *const *xd, const float *const *xs, __m512 acc[2][4]) {
+    const int has_m = type == T_Q4_1 || type == T_Q5_1;
+    const int five = type == T_Q5_0 || type == T_Q5_1;
+    const __mmask8 lm = (__mmask8)((1u << n) - 1);
+    const __mmask32 bm = n == 8 ? ~(__mmask32)0 : (__mmask32)((1u << (4 * n)) - 1);
+    const int sv = 4 * n;
+    const uint8_t *q[2];
+    __m256 dv[2], mv[2];
+    for (int r = 0; r < nr; r++) {
+        q[r] = p[r];
+        dv[r] = _mm256_cvtph_ps(_mm_maskz_loadu_epi16(lm, q[r]));
+        q[r] += 2 * n;
+        if (has_m) {
+            mv[r] = _mm256_cvtph_ps(_mm_maskz_loadu_epi16(lm, q[r]));
+            q[r] += 2 * n;
+        } else {
+            mv[r] = _mm256_mul_ps(dv[r], _mm256_set1_ps(type == T_Q4_0 ? -8.0f : type == T_Q5_0 ? -16.0f : -128.0f));
+        }
+    }
+    __m256i ia[2][4];
+    for (int r = 0; r < nr; r++)
+        for (int t = 0; t < nt; t++) ia[r][t] = _mm256_setzero_si256();
+    if (type == T_Q8_0) {
+        for (int i = 0; i < 8; i++) {
+            __m256i w[2];
+            for (int r = 0; r < nr; r++) w[r] = _mm256_maskz_loadu_epi8(bm, q[r] + i * sv);
+            for (int t = 0; t < nt; t++) {
+                const __m256i x = _mm256_maskz_loadu_epi8(bm, xg[t] + i * sv);
+                for (int r = 0; r < nr; r++) ia[r][t] = _mm256_dpbusd_epi32(ia[r][t], w[r], x);
+            }
+        }
+    } else {
+        const __m256i m4 = _mm256_set1_epi8(0x0f), sixteen = _mm256_set1_epi8(16);
+        for (int j = 0; j < 4; j++) {
+            __m256i lo[2], hi[2];
+            for (int r = 0; r < nr; r++) {
+                const __m256i v = _mm256_maskz_loadu_epi8(bm, q[r] + j * sv);
+                lo[r] = _mm256_and_si256(v, m4);
+                hi[r] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+                if (five) {
+                    const uint8_t *masks = q[r] + 16 * n;
+                    lo[r] = _mm256_mask_add_epi8(lo[r], (__mmask32)load_mask(masks + 16 * j), lo[r], sixteen);
+                    hi[r] = _mm256_mask_add_epi8(hi[r], (__mmask32)load_mask(masks + 16 * j + 8), hi[r], sixteen);
+                }
+            }
+            for (int t = 0; t < nt; t++) {
+                const __m256i xl = _mm256_maskz_loadu_epi8(bm, xg[t] + (2 * j) * sv);
+                const __m256i xh = _mm256_maskz_loadu_epi8(bm, xg[t] + (2 * j + 1) * sv);
+                for (int r = 0; r < nr; r++) {
+                    ia[r][t] = _mm256_dpbusd_epi32(ia[r][t], lo[r], xl);
+                    ia[r][t] = _mm256_dpbusd_epi32(ia[r][t], hi[r], xh);
+                }
+            }
+        }
+    }
+    for (int t = 0; t < nt; t++) {
+        const __m256 xdv = _mm256_maskz_loadu_ps(lm, xd[t]), xsv = _mm256_maskz_loadu_ps(lm, xs[t]);
+        for (int r = 0; r < nr; r++) {
+            __m256 a = _mm512_castps512_ps256(acc[r][t]);
+            a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ia[r][t]), _mm256_mul_ps(dv[r], xdv), a);
+            a = _mm256_fmadd_ps(mv[r], xsv, a);
+            acc[r][t] = _mm512_mask_mov_ps(acc[r][t], 0x00ff, _mm512_castps256_ps512(a));
+        }
+    }
+}
+
 /// Q4_0, Q4_1, Q5_0, Q5_1, Q8_0: `nr` rows (1 or 2, at p[0], p[1]) against `nt` tokens, out[r * 4 + t]. Two rows
 /// share every activation load. Each (row, token) result takes the same float operations in the same order for
 /// any nr, nt and t0 (the integer sums are exact in any order), so a token's output does not depend on which
@@ -76,8 +186,9 @@ INLINE void packed_block32(
         for (int r = 0; r < nr; r++) acc[r][t] = _mm512_setzero_ps();
     }
     const __m512i m4 = _mm512_set1_epi8(0x0f), sixteen = _mm512_set1_epi8(16);
-    for (int64_t g = 0; g < nb; g += 16) {
-        const int n = nb - g < 16 ? (int)(nb - g) : 16;
+    const int64_t full = nb % 16 <= 8 ? nb - nb % 16 : nb;  // a short last group comes after the loop
+    for (int64_t g = 0; g < full; g += 16) {
+        const int n = full - g < 16 ? (int)(full - g) : 16;
         const __mmask16 lm = (__mmask16)((1u << n) - 1);
         const __mmask64 bm = n == 16 ? ~(__mmask64)0 : (((__mmask64)1 << (4 * n)) - 1);
         const int sv = 4 * n;
@@ -145,8 +256,17 @@ INLINE void packed_block32(
             }
         }
     }
-    for (int r = 0; r < nr; r++)
-        for (int t = 0; t < nt; t++) out[r * 4 + t] = hsum(acc[r][t]);
+    if (full < nb) {
+        const int8_t *xg[4];
+        const float *xdg[4], *xsg[4];
+        for (int t = 0; t < nt; t++) {
+            xg[t] = xq[t] + full * 32;
+            xdg[t] = xd[t] + full;
+            xsg[t] = xs[t] + full;
+        }
+        short_group(type, nr, nt, (int)(nb - full), p, xg, xdg, xsg, acc);
+    }
+    for (int r = 0; r < nr; r++) lane_sums(nt, acc[r], out + r * 4);
 }
 
 /// One row of Q4_0, Q4_1, Q5_0, Q5_1 or Q8_0 against 1-4 tokens (decode's case): the arithmetic of
@@ -165,8 +285,9 @@ INLINE void packed_block32_one(
         xs[t] = a->s + (t0 + t) * nb;
         acc[t] = _mm512_setzero_ps();
     }
-    for (int64_t g = 0; g < nb; g += 16) {
-        const int n = nb - g < 16 ? (int)(nb - g) : 16;
+    const int64_t full = nb % 16 <= 8 ? nb - nb % 16 : nb;  // a short last group comes after the loop
+    for (int64_t g = 0; g < full; g += 16) {
+        const int n = full - g < 16 ? (int)(full - g) : 16;
         const __mmask16 lm = (__mmask16)((1u << n) - 1);
         const __mmask64 bm = n == 16 ? ~(__mmask64)0 : (((__mmask64)1 << (4 * n)) - 1);
         const int sv = 4 * n;
@@ -208,7 +329,20 @@ INLINE void packed_block32_one(
             acc[t] = _mm512_fmadd_ps(mv, _mm512_maskz_loadu_ps(lm, xs[t] + g), acc[t]);
         }
     }
-    for (int t = 0; t < nt; t++) out[t] = hsum(acc[t]);
+    if (full < nb) {
+        const int8_t *xg[4];
+        const float *xdg[4], *xsg[4];
+        for (int t = 0; t < nt; t++) {
+            xg[t] = xq[t] + full * 32;
+            xdg[t] = xd[t] + full;
+            xsg[t] = xs[t] + full;
+        }
+        __m512 acc2[2][4];
+        for (int t = 0; t < nt; t++) acc2[0][t] = acc[t];
+        short_group(type, 1, nt, (int)(nb - full), &p, xg, xdg, xsg, acc2);
+        for (int t = 0; t < nt; t++) acc[t] = acc2[0][t];
+    }
+    lane_sums(nt, acc, out);
 }
 
 /// Q4_K and Q5_K: `nr` rows (1 or 2) against `nt` tokens, out[r * 4 + t]; lanes are 32-value sub-blocks, a group

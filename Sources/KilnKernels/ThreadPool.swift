@@ -19,6 +19,8 @@ public final class ThreadPool: @unchecked Sendable {
     private let generation = Atomic<Int>(0)
     private let pending = Atomic<Int>(0)
     private let stopping = Atomic<Bool>(false)
+    /// The next chunk of a `parallelChunks` loop.
+    private let cursor = Atomic<Int>(0)
     private var job: ((Int) -> Void)?
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
@@ -96,6 +98,32 @@ public final class ThreadPool: @unchecked Sendable {
             let lo = min(count, (units * i / n) * granularity)
             let hi = min(count, (units * (i + 1) / n) * granularity)
             if lo < hi { body(lo..<hi, i) }
+        }
+    }
+
+    /// Like `parallelFor`, but the threads take chunks of `0..<count` (about an eighth of a thread's share, rounded
+    /// to `granularity`) from a shared counter until none is left, so a thread that the OS delays or that meets
+    /// slower chunks does not hold the others at the join. `body(range, thread)` may run several times on one
+    /// thread; which thread runs a chunk varies from call to call.
+    public func parallelChunks(_ count: Int, granularity: Int = 1, _ body: (Range<Int>, Int) -> Void) {
+        guard count > 0 else { return }
+        let n = threadCount
+        if n == 1 || count <= granularity {
+            body(0..<count, 0)
+            return
+        }
+        let units = (count + granularity - 1) / granularity
+        let chunkUnits = max(1, units / (8 * n))
+        let chunks = (units + chunkUnits - 1) / chunkUnits
+        cursor.store(0, ordering: .relaxed)  // published to the workers by run's generation bump
+        run { thread in
+            while true {
+                let c = cursor.wrappingAdd(1, ordering: .relaxed).oldValue
+                if c >= chunks { break }
+                let lo = c * chunkUnits * granularity
+                let hi = min(count, (c + 1) * chunkUnits * granularity)
+                body(lo..<hi, thread)
+            }
         }
     }
 

@@ -34,7 +34,7 @@ enum Ops {
         let aRows = a.w.rows
         let bRows = b?.w.rows ?? 0
         let total = aRows + bRows + (c?.w.rows ?? 0)
-        pool.parallelFor(total, granularity: 16) { range, thread in
+        pool.parallelChunks(total, granularity: 16) { range, thread in
             func part(_ p: Projection, offset: Int) {
                 let lo = max(range.lowerBound, offset) - offset
                 let hi = min(range.upperBound, offset + p.w.rows) - offset
@@ -83,7 +83,7 @@ enum Ops {
         pool: ThreadPool, scratch: Scratch
     ) {
         let n = wGate.rows
-        pool.parallelFor(n, granularity: 16) { range, thread in
+        pool.parallelChunks(n, granularity: 16) { range, thread in
             rows(Projection(wGate, gate, nil), range, x: x, quantized: quantized, tokens: tokens, scratch: scratch,
                 thread: thread)
             rows(Projection(wUp, up, nil), range, x: x, quantized: quantized, tokens: tokens, scratch: scratch,

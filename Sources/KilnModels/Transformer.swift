@@ -227,7 +227,7 @@ public final class Transformer: @unchecked Sendable {
             // One (token, KV head) pair at a time lets the heads of a group share each key and value load. The
             // kernel depends only on the config, never on the batch: a sequence's attention is the same whether it
             // runs alone, with others, in one block or many.
-            pool.parallelFor(T * c.kvHeadCount) { range, thread in
+            pool.parallelChunks(T * c.kvHeadCount) { range, thread in
                 let scores = s.scores(thread: thread)
                 for pair in range {
                     let t = pair / c.kvHeadCount
@@ -247,7 +247,7 @@ public final class Transformer: @unchecked Sendable {
             }
             return
         }
-        pool.parallelFor(T * c.headCount) { range, thread in
+        pool.parallelChunks(T * c.headCount) { range, thread in
             let scores = s.scores(thread: thread)
             for pair in range {
                 let t = pair / c.headCount

@@ -54,7 +54,7 @@ struct Q8KernelTests {
     func matmul(_ type: DType) {
         for k in testLengths(type) {
             for rows in [1, 3, 17] {
-                for tokens in [1, 2, 3, 4, 5, 9] {
+                for tokens in type.blockElements == 32 ? [1, 2, 3, 4, 5, 6, 7, 8, 9, 17] : [1, 2, 3, 4, 5, 9] {
                     check(type, k: k, rows: rows, tokens: tokens)
                 }
             }
@@ -94,9 +94,12 @@ struct Q8KernelTests {
     func packed(_ type: DType) throws {
         guard QuantKernels.ISA.available == .avx512 else { return }  // packing is the AVX-512 path only
         let pool = ThreadPool(threads: 2)
-        for k in testLengths(type) + (type.blockElements == 32 ? [544, 2080] : [2816]) {
+        // 32-value formats: every size of a short last group (k = 32n: n = 1, 2, 3; 224: 7; 544, 2080: 1; 640: 4;
+        // 2304: 8) as well as whole groups of 16 blocks.
+        for k in testLengths(type) + (type.blockElements == 32 ? [224, 544, 640, 2080] : [2816]) {
             for rows in [1, 3, 17] {
-                try checkPacked(type, k: k, rows: rows, tokens: [1, 2, 3, 4, 5, 9], pool: pool)
+                try checkPacked(type, k: k, rows: rows, tokens: type.blockElements == 32 ? [1, 2, 3, 4, 5, 6, 7, 8, 9, 17] : [1, 2, 3, 4, 5, 9],
+                    pool: pool)
             }
         }
     }
