@@ -102,8 +102,9 @@ import Testing
     /// With float32 activations the only difference from one process is the order in which the all-reduce adds
     /// the ranks' partial sums, which moves logits by ~1e-6: every token must be equal (SmolLM2's digits prompt has
     /// a step with a 0.0001 margin). With 8-bit activations (the serving default) that tiny difference can move a
-    /// value across a rounding boundary of the activation quantization, which moves logits by up to ~1e-2: a token
-    /// may then differ where the single process's top-2 margin is below 0.1 (the flips seen are at 0.014-0.055).
+    /// value across a rounding boundary of the activation quantization, and such flips compound over 30 layers and
+    /// the earlier positions' cached keys: a token may then differ where the single process's top-2 margin is below
+    /// 0.25 (the flips seen are at 0.014-0.104). A wrong split differs at once, with large margins.
     static let decodings = [
         Decoding(
             golden: "smollm2", model: "smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
@@ -112,10 +113,10 @@ import Testing
         Decoding(
             golden: "smollm2", model: "smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
             options: ["--precision", "reference", "--max-prompt-tokens", "200", "--whole"], nearTie: 0),
-        Decoding(golden: "smollm2", model: "smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", options: [], nearTie: 0.1),
+        Decoding(golden: "smollm2", model: "smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", options: [], nearTie: 0.25),
         Decoding(
             golden: "qwen2.5", model: "qwen2.5/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
-            options: ["--max-prompt-tokens", "200"], nearTie: 0.1),
+            options: ["--max-prompt-tokens", "200"], nearTie: 0.25),
     ]
 
     /// Greedy decoding of the golden prompts (32 tokens) by TP=2 against the whole model in one process: SmolLM2
