@@ -66,10 +66,19 @@ public struct EngineService: Service {
                 thread.stackSize = 8 << 20
                 thread.start()
             }
-            try state.attach(engine, chatTemplate: template)
         } catch {
             state.fail("\(error)")
             state.logger.error("could not load the model", metadata: ["model": "\(path)", "error": "\(error)"])
+            throw error
+        }
+        do {
+            try state.attach(engine, chatTemplate: template)
+        } catch {
+            // Limits that do not fit this engine: stop its thread before it is released (the thread holds it
+            // unowned).
+            state.fail("\(error)")
+            state.logger.error("could not load the model", metadata: ["model": "\(path)", "error": "\(error)"])
+            await engine.shutdown(drain: false)
             throw error
         }
         state.logger.info(
