@@ -92,6 +92,38 @@ INLINE void nibble_steps(
     for (int t = 0; t < nt; t++) ia[t] = _mm512_add_epi32(ia[t], ib[t]);
 }
 
+/// The nibble steps of one group for `nr` rows (1 or 2, at p[0], p[1]) against `nt` tokens: each row's four
+/// vectors of 4n bytes are unpacked once (plus their fifth bits, stored 16n bytes in, when `five`) and every
+/// activation load feeds both rows. ia (and ib when `split`, a second chain hiding the vpdpbusd latency) receive
+/// the 16 lanes' integer dot products. Shared by the 32-value formats and Q4_K/Q5_K.
+INLINE void nibble_rows(
+    const int nr, const int nt, const uint8_t *const *p, const int five, const int n, const int sv, __mmask64 bm,
+    const int8_t *const *xg, const int split, __m512i ia[2][4], __m512i ib[2][4]) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f), sixteen = _mm512_set1_epi8(16);
+        for (int j = 0; j < 4; j++) {
+            __m512i lo[2], hi[2];
+            for (int r = 0; r < nr; r++) {
+                const __m512i v = _mm512_maskz_loadu_epi8(bm, p[r] + j * sv);
+                lo[r] = _mm512_and_si512(v, m4);
+                hi[r] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+                if (five) {
+                    const uint8_t *masks = p[r] + 16 * n;
+                    lo[r] = _mm512_mask_add_epi8(lo[r], load_mask(masks + 16 * j), lo[r], sixteen);
+                    hi[r] = _mm512_mask_add_epi8(hi[r], load_mask(masks + 16 * j + 8), hi[r], sixteen);
+                }
+            }
+            for (int t = 0; t < nt; t++) {
+                const __m512i xl = _mm512_maskz_loadu_epi8(bm, xg[t] + (2 * j) * sv);
+                const __m512i xh = _mm512_maskz_loadu_epi8(bm, xg[t] + (2 * j + 1) * sv);
+                for (int r = 0; r < nr; r++) {
+                    ia[r][t] = _mm512_dpbusd_epi32(ia[r][t], lo[r], xl);
+                    if (split) ib[r][t] = _mm512_dpbusd_epi32(ib[r][t], hi[r], xh);
+                    else ia[r][t] = _mm512_dpbusd_epi32(ia[r][t], hi[r], xh);
+                }
+            }
+        }
+}
+
 /// The last group of a row when it holds n ≤ 8 blocks (k = 576: 2 blocks): the arithmetic of a full group on
 /// 256-bit vectors, which cost half as much as 512-bit ones on Zen 4 and hold all n lanes. Every lane takes the same
 /// operations as in a 512-bit group (whose lanes ≥ n only add zeros), so results are bit-identical to it.
@@ -185,7 +217,6 @@ INLINE void packed_block32(
         xs[t] = a->s + (t0 + t) * nb;
         for (int r = 0; r < nr; r++) acc[r][t] = _mm512_setzero_ps();
     }
-    const __m512i m4 = _mm512_set1_epi8(0x0f), sixteen = _mm512_set1_epi8(16);
     const int64_t full = nb % 16 <= 8 ? nb - nb % 16 : nb;  // a short last group comes after the loop
     for (int64_t g = 0; g < full; g += 16) {
         const int n = full - g < 16 ? (int)(full - g) : 16;
@@ -223,28 +254,7 @@ INLINE void packed_block32(
             }
             for (int r = 0; r < nr; r++) p[r] += 32 * n;
         } else {
-            for (int j = 0; j < 4; j++) {
-                __m512i lo[2], hi[2];
-                for (int r = 0; r < nr; r++) {
-                    const __m512i v = _mm512_maskz_loadu_epi8(bm, p[r] + j * sv);
-                    lo[r] = _mm512_and_si512(v, m4);
-                    hi[r] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-                    if (five) {
-                        const uint8_t *masks = p[r] + 16 * n;
-                        lo[r] = _mm512_mask_add_epi8(lo[r], load_mask(masks + 16 * j), lo[r], sixteen);
-                        hi[r] = _mm512_mask_add_epi8(hi[r], load_mask(masks + 16 * j + 8), hi[r], sixteen);
-                    }
-                }
-                for (int t = 0; t < nt; t++) {
-                    const __m512i xl = _mm512_maskz_loadu_epi8(bm, xg[t] + (2 * j) * sv);
-                    const __m512i xh = _mm512_maskz_loadu_epi8(bm, xg[t] + (2 * j + 1) * sv);
-                    for (int r = 0; r < nr; r++) {
-                        ia[r][t] = _mm512_dpbusd_epi32(ia[r][t], lo[r], xl);
-                        if (split) ib[r][t] = _mm512_dpbusd_epi32(ib[r][t], hi[r], xh);
-                        else ia[r][t] = _mm512_dpbusd_epi32(ia[r][t], hi[r], xh);
-                    }
-                }
-            }
+            nibble_rows(nr, nt, p, five, n, sv, bm, xg, split, ia, ib);
             for (int r = 0; r < nr; r++) p[r] += 16 * n + (five ? 64 : 0);
         }
         for (int t = 0; t < nt; t++) {
@@ -365,7 +375,6 @@ INLINE void packed_q45_k(
     }
     const __m512i first = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
     const __m512i second = _mm512_add_epi32(first, _mm512_set1_epi32(2));
-    const __m512i m4 = _mm512_set1_epi8(0x0f), sixteen = _mm512_set1_epi8(16);
     for (int64_t g = 0; g < nb; g += 16) {
         const int n = nb - g < 16 ? (int)(nb - g) : 16;
         const __mmask16 lm = (__mmask16)((1u << n) - 1);
@@ -387,28 +396,7 @@ INLINE void packed_q45_k(
         __m512i ia[2][4], ib[2][4];
         for (int r = 0; r < nr; r++)
             for (int t = 0; t < nt; t++) ia[r][t] = ib[r][t] = _mm512_setzero_si512();
-        for (int j = 0; j < 4; j++) {
-            __m512i lo[2], hi[2];
-            for (int r = 0; r < nr; r++) {
-                const __m512i v = _mm512_maskz_loadu_epi8(bm, p[r] + j * sv);
-                lo[r] = _mm512_and_si512(v, m4);
-                hi[r] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-                if (five) {
-                    const uint8_t *masks = p[r] + 16 * n;
-                    lo[r] = _mm512_mask_add_epi8(lo[r], load_mask(masks + 16 * j), lo[r], sixteen);
-                    hi[r] = _mm512_mask_add_epi8(hi[r], load_mask(masks + 16 * j + 8), hi[r], sixteen);
-                }
-            }
-            for (int t = 0; t < nt; t++) {
-                const __m512i xl = _mm512_maskz_loadu_epi8(bm, xg[t] + (2 * j) * sv);
-                const __m512i xh = _mm512_maskz_loadu_epi8(bm, xg[t] + (2 * j + 1) * sv);
-                for (int r = 0; r < nr; r++) {
-                    ia[r][t] = _mm512_dpbusd_epi32(ia[r][t], lo[r], xl);
-                    if (split) ib[r][t] = _mm512_dpbusd_epi32(ib[r][t], hi[r], xh);
-                    else ia[r][t] = _mm512_dpbusd_epi32(ia[r][t], hi[r], xh);
-                }
-            }
-        }
+        nibble_rows(nr, nt, p, five, n, sv, bm, xg, split, ia, ib);
         for (int r = 0; r < nr; r++) p[r] += 16 * n + (five ? 64 : 0);
         for (int t = 0; t < nt; t++) {
             const __m512 xdv = _mm512_maskz_loadu_ps(lm, xd[t] + g), xsv = _mm512_maskz_loadu_ps(lm, xs[t] + g);
