@@ -69,7 +69,11 @@ public final class Engine: @unchecked Sendable {
         counters.blockCount = blocks
         counters.tokenCapacity = blocks * config.blockSize
         snapshot = counters
-        let thread = Thread { [unowned self] in self.run() }
+        // The thread holds the engine only while it works through one turn of its loop, so releasing the last
+        // reference elsewhere ends the thread (within one idle wait) instead of leaving it with a dangling engine.
+        let thread = Thread { [weak self] in
+            while let engine = self, engine.turn() {}
+        }
         thread.name = "kiln-engine"
         thread.stackSize = 8 << 20
         self.thread = thread
@@ -182,37 +186,57 @@ public final class Engine: @unchecked Sendable {
 
     // MARK: - Engine thread
 
-    private func run() {
-        while true {
-            condition.lock()
-            while inbox.isEmpty && cancellations.isEmpty && active.isEmpty && groups.isEmpty && !stopping {
-                condition.wait()
-            }
-            let submissions = inbox
-            let cancelled = cancellations
-            inbox.removeAll()
-            cancellations.removeAll()
-            let shuttingDown = stopping
-            condition.unlock()
+    /// How long an idle engine thread waits before it checks whether the engine is still referenced.
+    private static let idleWait: TimeInterval = 0.05
 
-            for arrival in submissions {
-                switch arrival {
-                case .single(let submission): admit(submission)
-                case .group(let parent, let members): admit(group: parent, members)
-                }
-            }
-            for id in cancelled { end(id, error: EngineError.unavailable("the request was cancelled")) }
-            if active.isEmpty && groups.isEmpty {
-                publish()
-                if shuttingDown { break }
-                continue
-            }
-            step()
-            publish()
-        }
+    /// One turn of the engine loop: take what arrived, then run a step if anything is active. Returns false once
+    /// the engine has stopped.
+    private func turn() -> Bool {
         condition.lock()
-        stopped = true
+        if inbox.isEmpty && cancellations.isEmpty && active.isEmpty && groups.isEmpty && !stopping {
+            _ = condition.wait(until: Date(timeIntervalSinceNow: Self.idleWait))
+        }
+        let submissions = inbox
+        let cancelled = cancellations
+        inbox.removeAll()
+        cancellations.removeAll()
+        let shuttingDown = stopping
         condition.unlock()
+
+        for arrival in submissions {
+            switch arrival {
+            case .single(let submission): admit(submission)
+            case .group(let parent, let members): admit(group: parent, members)
+            }
+        }
+        for id in cancelled { end(id, error: EngineError.unavailable("the request was cancelled")) }
+        if active.isEmpty && groups.isEmpty {
+            publish()
+            if shuttingDown {
+                condition.lock()
+                stopped = true
+                condition.unlock()
+                return false
+            }
+            return true
+        }
+        step()
+        publish()
+        return true
+    }
+
+    /// Released without a shutdown (the thread lets go between turns): whatever is still queued or running ends
+    /// with an error rather than leaving its consumer waiting.
+    deinit {
+        let error = EngineError.unavailable("the engine was shut down")
+        for arrival in inbox {
+            switch arrival {
+            case .single(let s): s.continuation.finish(throwing: error)
+            case .group(_, let members): for m in members { m.continuation.finish(throwing: error) }
+            }
+        }
+        for sequence in active.values { sequence.continuation.finish(throwing: error) }
+        for group in groups.values { for m in group.members { m.continuation.finish(throwing: error) } }
     }
 
     /// Why the engine cannot serve `request`, if it cannot.

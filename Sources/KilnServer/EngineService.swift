@@ -74,8 +74,7 @@ public struct EngineService: Service {
         do {
             try state.attach(engine, chatTemplate: template)
         } catch {
-            // Limits that do not fit this engine: stop its thread before it is released (the thread holds it
-            // unowned).
+            // Limits that do not fit this engine: stop its thread now rather than when the engine is released.
             state.fail("\(error)")
             state.logger.error("could not load the model", metadata: ["model": "\(path)", "error": "\(error)"])
             await engine.shutdown(drain: false)

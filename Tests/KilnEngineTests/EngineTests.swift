@@ -189,6 +189,27 @@ import Testing
         await engine.shutdown()
     }
 
+    /// An engine released with requests still running, and never shut down: its thread lets it go, and every
+    /// stream ends with an error instead of waiting forever or crashing on a freed engine.
+    @Test func releasingAnEngineWithoutShutdownEndsItsRequests() async throws {
+        guard let model = try Self.loadModel() else { return }
+        var engine: Engine? = try Engine(model: model, config: EngineConfig(kvCacheBytes: 32 << 20))
+        weak let released = engine
+        let long = GenerationRequest(
+            promptTokens: model.tokenizer.encode("Once upon a time"),
+            parameters: try SamplingRequest(ignoreEOS: true, maxNewTokens: 2000).validate())
+        let streams = (0..<3).map { _ in engine!.submit(long) }
+        engine = nil
+        for stream in streams {
+            var tokens = 0
+            await #expect(throws: EngineError.self) {
+                for try await event in stream { if case .token = event { tokens += 1 } }
+            }
+            #expect(tokens < 2000)
+        }
+        #expect(released == nil, "the engine outlived its last reference")
+    }
+
     @Test func impossibleRequestsFailClearly() async throws {
         guard let model = try Self.loadModel() else { return }
         let engine = try Engine(model: model, config: EngineConfig(kvCacheBytes: 8 << 20))
