@@ -314,20 +314,10 @@ extension Handlers {
             ).response(permit: permit)
         }
         // As on /generate: a client that closes its connection cancels its sequences.
-        do {
-            var response = try await body.consumeWithCancellationOnInboundClose { _ in
-                await completeOpenAI(
-                    ready: ready, route: route, requests: requests, promptTokens: promptTokens, arrived: arrived,
-                    validation: validation, trace: trace, reply: reply)
-            }
-            response.headers[.connection] = "close"
-            return response
-        } catch {
-            trace.phases(validation: validation)
-            trace.end(error: .generation("the client went away"))
-            ready.metrics.dropped()
-            RequestLog.dropped(state.logger, route: route, generated: 0)
-            return Response(status: .init(code: 499, reasonPhrase: "Client Closed Request"))
+        return await cancellingOnClose(body, ready: ready, route: route, validation: validation, trace: trace) {
+            await completeOpenAI(
+                ready: ready, route: route, requests: requests, promptTokens: promptTokens, arrived: arrived,
+                validation: validation, trace: trace, reply: reply)
         }
     }
 

@@ -169,12 +169,20 @@ struct Handlers: Sendable {
                 trace: trace
             ).response(permit: permit)
         }
-        // A client that closes its connection cancels the generation (and frees its KV blocks) as a dropped stream
-        // does; the connection then closes after the reply instead of staying alive.
+        return await cancellingOnClose(request.body, ready: ready, route: route, validation: validation, trace: trace) {
+            await complete(valid, ready: ready, route: route, arrived: arrived, validation: validation, trace: trace)
+        }
+    }
+
+    /// Runs a non-streamed reply while watching the connection: a client that closes it cancels the generation
+    /// (and frees its KV blocks) as a dropped stream does, and is logged and counted as dropped. The connection
+    /// then closes after the reply instead of staying alive.
+    func cancellingOnClose(
+        _ body: RequestBody, ready: ServerState.Ready, route: GenerationRoute, validation: Double, trace: RequestTrace,
+        _ reply: () async -> Response
+    ) async -> Response {
         do {
-            var response = try await request.body.consumeWithCancellationOnInboundClose { _ in
-                await complete(valid, ready: ready, route: route, arrived: arrived, validation: validation, trace: trace)
-            }
+            var response = try await body.consumeWithCancellationOnInboundClose { _ in await reply() }
             // Say so, or a client reusing the connection would send its next request into the close.
             response.headers[.connection] = "close"
             return response

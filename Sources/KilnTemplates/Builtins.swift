@@ -48,8 +48,10 @@ enum Builtins {
         var now = time(nil)
         var parts = tm()
         localtime_r(&now, &parts)
-        var buffer = [CChar](repeating: 0, count: 512)
-        let written = strftime(&buffer, buffer.count, format, &parts)
-        return written == 0 && !format.isEmpty ? "" : String(cString: buffer)
+        var buffer = [UInt8](repeating: 0, count: 512)
+        let written = buffer.withUnsafeMutableBufferPointer { out in
+            out.withMemoryRebound(to: CChar.self) { strftime($0.baseAddress, $0.count, format, &parts) }
+        }
+        return String(decoding: buffer[..<written], as: UTF8.self)
     }
 }

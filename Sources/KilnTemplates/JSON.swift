@@ -240,25 +240,29 @@ struct JSONWriter {
         out += "}"
     }
 
-    static func quote(_ s: String, into out: inout String) {
-        out += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            default:
-                if scalar.value < 0x20 {
-                    out += "\\u" + String(format: "%04x", scalar.value)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
+    static func quote(_ s: String, into out: inout String) { appendJSONString(s, to: &out) }
+}
+
+/// Appends `s` as a JSON string literal: quotes, backslashes and control characters escaped as Python's
+/// `json.dumps(..., ensure_ascii=False)` escapes them, everything else written as is.
+public func appendJSONString(_ s: String, to out: inout String) {
+    out += "\""
+    for scalar in s.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        case "\u{08}": out += "\\b"
+        case "\u{0C}": out += "\\f"
+        default:
+            if scalar.value < 0x20 {
+                out += "\\u" + String(format: "%04x", scalar.value)
+            } else {
+                out.unicodeScalars.append(scalar)
             }
         }
-        out += "\""
     }
+    out += "\""
 }
