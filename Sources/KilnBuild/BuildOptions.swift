@@ -68,7 +68,7 @@ public struct BuildOptions: Sendable, Equatable {
             case .q8_0, .int8: return .q8_0
             case .q4_0: return isEmbeddingOrOutput ? .q8_0 : .q4_0
             case .int4: return isEmbeddingOrOutput ? .q8_0 : .q4_1
-            case .keep, .f32, .bf16: return nil
+            case .keep, .f32: return nil
             }
         }
     }

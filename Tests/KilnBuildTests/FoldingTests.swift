@@ -69,6 +69,32 @@ import Testing
         try Self.expectSameLogits(folded, unfolded, prompts: prompts, precisions: [.fast, .reference])
     }
 
+    /// Qwen2.5's first query matrix is Q5_0 with fp16 block scales that 1/8 would push into fp16's subnormal range
+    /// and round: the build must refuse the fold and say why, rather than change the model. The engine then
+    /// computes the unfolded engine's logits bit for bit.
+    @Test func qwenFoldIsRefusedWhereItWouldRound() throws {
+        guard let source = modelPath("qwen2.5/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf") else { return }
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let (folded, plan) = try Self.build(source, dir, fold: true)
+        let (unfolded, _) = try Self.build(source, dir, fold: false)
+        #expect(plan.plan.folds == [])
+        let notes = plan.plan.notes ?? []
+        #expect(notes.contains { $0.contains("attention scale 0.125 not folded") && $0.contains("fp16 underflow") }, "\(notes)")
+        // The claim behind the refusal: some super-block scale of a query matrix rounds when scaled by 1/8.
+        let gguf = try GGUFFile(path: source)
+        let info = try #require(gguf.tensorInfo("blk.0.attn_q.weight"))
+        #expect(info.type == .q5_0)
+        let data = gguf.data(of: info)
+        let rounds = (0..<(info.byteCount / 22)).contains { block in
+            let d = Half.load(data, at: block * 22)
+            return Half.toFloat(Half.fromFloat(d * 0.125)) != d * 0.125
+        }
+        #expect(rounds)
+        let prompts = try GoldenPrompts.load("qwen2.5").filter { $0.ids.count <= 48 }
+        try Self.expectSameLogits(folded, unfolded, prompts: prompts, precisions: [.fast])
+    }
+
     /// Gemma 3 normalizes queries, so the scale (1/16) goes into attn_q_norm, not the query matrix.
     @Test func gemmaScaleGoesIntoTheQueryNorm() throws {
         guard let source = modelPath("gemma3/gemma-3-270m-q4_k_m.gguf") else { return }
