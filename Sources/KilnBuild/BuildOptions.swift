@@ -30,6 +30,8 @@ public struct BuildOptions: Sendable, Equatable {
     public var fuse: Bool
     /// Fold constants into stored tensors where exact (`Folding`): the attention scale, Gemma's (1 + w) norms.
     public var fold: Bool
+    /// Pipeline stages (`--pp`): above 1, one file per stage holding only its layers (`EngineStage`).
+    public var pipelineStages = 1
 
     public init(
         weights: WeightsOption = .keep, groupSize: Int = 32, limits: EngineLimits = .init(), fuse: Bool = true,

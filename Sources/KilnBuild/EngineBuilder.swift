@@ -30,10 +30,20 @@ public enum EngineBuilder {
         public let tensor: String
     }
 
+    /// Builds the engine file `output`, or with `options.pipelineStages` M > 1 one file per stage
+    /// (`EngineStage.path`: OUT.rank0-of-M.kiln …), each holding only its stage's tensors; returns the first.
     public static func build(
         source path: String, output: String, options: BuildOptions, threads: Int = 2,
         progress: (Progress) -> Void = { _ in }
     ) throws -> Report {
+        try buildAll(source: path, output: output, options: options, threads: threads, progress: progress)[0]
+    }
+
+    /// `build`, returning every file written (one per pipeline stage).
+    public static func buildAll(
+        source path: String, output: String, options: BuildOptions, threads: Int = 2,
+        progress: (Progress) -> Void = { _ in }
+    ) throws -> [Report] {
         try options.validate()
         let source = try ModelLoader.open(path)
         if case .engine = source { throw BuildError("\(path) is already an engine file; build from its checkpoint") }
@@ -43,15 +53,46 @@ public enum EngineBuilder {
         let checksum = try sourceChecksum(source)
         let pool = ThreadPool(threads: threads)
         var folds = FoldPlan(config: config, tensors: tensors, options: options)
-        let units = plan(tensors, config: config, options: options, floatVectors: folds.floatVectors)
-        try folds.resolve(units, pool: pool)
-        let total = units.reduce(0) { $0 + $1.estimatedBytes }
+        let allUnits = plan(tensors, config: config, options: options, floatVectors: folds.floatVectors)
+        try folds.resolve(allUnits, pool: pool)
+        let hasOutput = tensors.contains { $0.name == "output.weight" }
+        let stages = options.pipelineStages
+        guard stages >= 1, stages <= config.layerCount else {
+            throw BuildError("--pp \(stages): the model has \(config.layerCount) layers (each stage needs at least one)")
+        }
+        let sections = try sourceSections(source)
+        var reports: [Report] = []
+        for s in 0..<stages {
+            // Layers split as the serving ranks split them (StageLayout): the first `layerCount % stages` take one more.
+            let (base, extra) = (config.layerCount / stages, config.layerCount % stages)
+            let first = s * base + min(s, extra)
+            let stage =
+                stages == 1
+                ? nil
+                : EngineStage(
+                    stage: s, stages: stages, firstLayer: first, endLayer: first + base + (s < extra ? 1 : 0),
+                    layerCount: config.layerCount)
+            let units = allUnits.filter { stage?.holds($0.name, tiedOutput: !hasOutput) ?? true }
+            let file = stage.map { EngineStage.path(output, stage: $0.stage, stages: stages) } ?? output
+            reports.append(
+                try write(
+                    units, to: file, stage: stage, source: source, path: path, config: config, options: options,
+                    folds: folds, checksum: checksum, sections: sections, hasOutput: hasOutput, pool: pool,
+                    progress: progress))
+        }
+        return reports
+    }
 
-        let writer = try EngineFileWriter(path: output, sourceSections: try sourceSections(source))
+    static func write(
+        _ units: [BuildUnit], to output: String, stage: EngineStage?, source: ModelLoader.Source, path: String,
+        config: ModelConfig, options: BuildOptions, folds: FoldPlan, checksum: (hash: UInt64, bytes: Int),
+        sections: [(name: String, data: Data)], hasOutput: Bool, pool: ThreadPool, progress: (Progress) -> Void
+    ) throws -> Report {
+        let total = units.reduce(0) { $0 + $1.estimatedBytes }
+        let writer = try EngineFileWriter(path: output, sourceSections: sections)
         do {
             var entries: [EngineTensor] = []
             var done = 0
-            let hasOutput = tensors.contains { $0.name == "output.weight" }
             for unit in units {
                 progress(Progress(done: done, total: total, tensor: unit.name))
                 let data = folds.apply(unit, try unit.materialize(pool: pool))
@@ -92,7 +133,7 @@ public enum EngineBuilder {
                     packedLayout: packedLayout,
                     notes: (quantizationNotes(options, units: units) ?? []) + (folds.skipped.map { [$0] } ?? []),
                     folds: folds.records),
-                tensors: entries)
+                tensors: entries, stage: stage)
             try writer.finish(metadata: metadata)
             let bytes = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
             return Report(output: output, bytes: bytes, metadata: metadata)

@@ -11,10 +11,13 @@ public struct EngineMetadata: Codable, Sendable, Equatable {
     public var limits: EngineLimits
     public var plan: EnginePlan
     public var tensors: [EngineTensor]
+    /// Set in one rank's file of a pipeline-parallel build (`kiln build --pp M`): the stage it holds. Absent in a
+    /// whole engine.
+    public var stage: EngineStage?
 
     public init(
         formatVersion: Int, kilnVersion: String, source: EngineSource, config: [String: String],
-        limits: EngineLimits, plan: EnginePlan, tensors: [EngineTensor]
+        limits: EngineLimits, plan: EnginePlan, tensors: [EngineTensor], stage: EngineStage? = nil
     ) {
         self.formatVersion = formatVersion
         self.kilnVersion = kilnVersion
@@ -23,6 +26,56 @@ public struct EngineMetadata: Codable, Sendable, Equatable {
         self.limits = limits
         self.plan = plan
         self.tensors = tensors
+        self.stage = stage
+    }
+}
+
+/// One pipeline stage's share of a model: layers `firstLayer..<endLayer` of `layerCount`, plus the embeddings
+/// (stage 0) and the final norm and output head (the last stage; also the embeddings when they are tied).
+public struct EngineStage: Codable, Sendable, Equatable {
+    public var stage: Int
+    public var stages: Int
+    public var firstLayer: Int
+    public var endLayer: Int
+    public var layerCount: Int
+
+    public init(stage: Int, stages: Int, firstLayer: Int, endLayer: Int, layerCount: Int) {
+        self.stage = stage
+        self.stages = stages
+        self.firstLayer = firstLayer
+        self.endLayer = endLayer
+        self.layerCount = layerCount
+    }
+
+    public var layers: Range<Int> { firstLayer..<endLayer }
+
+    /// Whether tensor `name` (the engine's ggml names) belongs to this stage. `tiedOutput`: the model has no
+    /// output.weight, its head is the embedding table.
+    public func holds(_ name: String, tiedOutput: Bool) -> Bool {
+        if name.hasPrefix("blk.") {
+            guard let layer = Int(name.dropFirst(4).prefix { $0.isNumber }) else { return true }
+            return layers.contains(layer)
+        }
+        switch name {
+        case "token_embd.weight": return stage == 0 || (stage == stages - 1 && tiedOutput)
+        case "output_norm.weight", "output.weight": return stage == stages - 1
+        default: return true
+        }
+    }
+
+    /// The file of rank `stage` of `stages` beside `output` (OUT.kiln → OUT.rank0-of-2.kiln).
+    public static func path(_ output: String, stage: Int, stages: Int) -> String {
+        let base = output.hasSuffix(".kiln") ? String(output.dropLast(5)) : output
+        return base + ".rank\(stage)-of-\(stages).kiln"
+    }
+
+    /// `path` with its `.rankK-of-N.kiln` ending naming `rank` instead (unchanged when it has no such ending).
+    public static func path(_ path: String, forRank rank: Int) -> String {
+        guard path.hasSuffix(".kiln"), let dot = path.range(of: ".rank", options: .backwards) else { return path }
+        let tail = path[dot.upperBound...].dropLast(5)
+        let parts = tail.split(separator: "-of-", omittingEmptySubsequences: false)
+        guard parts.count == 2, Int(parts[0]) != nil, let n = Int(parts[1]) else { return path }
+        return String(path[..<dot.lowerBound]) + ".rank\(rank)-of-\(n).kiln"
     }
 }
 

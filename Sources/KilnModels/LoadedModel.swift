@@ -10,8 +10,13 @@ public struct LoadedModel: Sendable {
     public let stopTokenIDs: Set<Int32>
 
     public static func load(_ path: String, threads: Int) throws -> LoadedModel {
+        try load(path) { try ModelLoader.transformer($0, threads: threads) }
+    }
+
+    /// The checkpoint at `path` with the transformer `make` binds (the whole model, or one rank's part of it).
+    static func load(_ path: String, transformer make: (ModelLoader.Source) throws -> Transformer) throws -> LoadedModel {
         let source = try ModelLoader.open(path)
-        let transformer = try ModelLoader.transformer(source, threads: threads)
+        let transformer = try make(source)
         let tokenizer: Tokenizer
         var stops: Set<Int32> = []
         func addStops(_ generationConfig: [String: Any]?) {

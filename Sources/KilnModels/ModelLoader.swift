@@ -26,11 +26,23 @@ public enum ModelLoader {
     }
 
     public static func transformer(_ source: Source, threads: Int) throws -> Transformer {
+        if case .engine(let engine) = source, let s = engine.metadata.stage {
+            throw ModelError(
+                engine.path,
+                "this file is stage \(s.stage) of a \(s.stages)-stage pipeline build (layers \(s.firstLayer)..<\(s.endLayer)); serve it with mpirun -np \(s.stages) kiln serve --pipeline-parallel \(s.stages)")
+        }
+        let (config, weights, owner) = try parts(source)
+        return Transformer(config: config, weights: weights, owner: owner, threads: threads)
+    }
+
+    /// The checkpoint's shape and its weights bound in place (nothing packed yet), with the object that keeps
+    /// the mapping alive. A pipeline stage's engine file (`EngineStage`) binds that stage's layers only.
+    static func parts(_ source: Source) throws -> (ModelConfig, ModelWeights, AnyObject) {
         switch source {
         case .gguf(let gguf):
             let config = try ModelConfig(gguf: gguf)
             let weights = try ModelWeights(config: config, source: WeightSource(gguf: gguf), names: .gguf)
-            return Transformer(config: config, weights: weights, owner: gguf, threads: threads)
+            return (config, weights, gguf)
         case .huggingFace(let hf):
             let config = try ModelConfig(hf: hf.config, path: hf.directory + "/config.json")
             let source = WeightSource(hf: hf)
@@ -38,12 +50,13 @@ public enum ModelLoader {
             let prefix = source.has("model.embed_tokens.weight") ? "model." : "language_model.model."
             let names = TensorNames.hf(prefix: prefix, gemma: config.architecture == .gemma3)
             let weights = try ModelWeights(config: config, source: source, names: names)
-            return Transformer(config: config, weights: weights, owner: hf, threads: threads)
+            return (config, weights, hf)
         case .engine(let engine):
             try checkCPU(engine)
             let config = try ModelLoader.config(of: source)
-            let weights = try ModelWeights(config: config, source: WeightSource(engine: engine), names: .gguf)
-            return Transformer(config: config, weights: weights, owner: engine, threads: threads)
+            let weights = try ModelWeights(
+                config: config, source: WeightSource(engine: engine), names: .gguf, stage: engine.metadata.stage?.layers)
+            return (config, weights, engine)
         }
     }
 

@@ -88,16 +88,15 @@ public struct ShardLayout: Sendable, CustomStringConvertible {
     }
 }
 
-/// A tensor-parallel rank's state: its layout, the link to the others, the lock that keeps a forward pass and a
-/// heartbeat from interleaving their messages, and the first failure (after which every forward throws).
-final class TensorShard: @unchecked Sendable {
-    let layout: ShardLayout
+/// What every rank of a multi-process model shares, whether it holds a tensor-parallel shard or a pipeline stage:
+/// the link to the others, the lock that keeps a forward pass and a heartbeat from interleaving their messages,
+/// the step protocol (rank 0 broadcasts each step's batch, pings while idle, stops the workers) and the first
+/// failure (after which every forward throws).
+class StepLink: @unchecked Sendable {
     let transport: ShardTransport
-    private let lock = NSLock()
-    private var failure: Error?
-    /// [maxChunk, max(full qDim, full ffn)]: gathered inputs of a whole (not sliced) row-parallel matrix.
-    private let gathered: UnsafeMutablePointer<Float>
-    private let gatheredCount: Int
+    let lock = NSLock()
+    /// The first failure; read and written with `lock` held (or by the thread running the step, which holds it).
+    var failure: Error?
     var lastActivity = Date()
 
     enum Command: Int64 {
@@ -106,14 +105,11 @@ final class TensorShard: @unchecked Sendable {
         case stop = 3
     }
 
-    init(layout: ShardLayout, transport: ShardTransport, maxTokens: Int) {
-        self.layout = layout
-        self.transport = transport
-        gatheredCount = maxTokens * max(layout.fullQDim, layout.fullFFN)
-        gathered = .allocate(capacity: gatheredCount)
-    }
+    init(transport: ShardTransport) { self.transport = transport }
 
-    deinit { gathered.deallocate() }
+    /// Whether the workers need each chunk's logit rows (a pipeline's last stage computes the logits; tensor-parallel
+    /// workers leave them to rank 0).
+    var sendsLogitRows: Bool { false }
 
     var failed: Error? {
         lock.lock()
@@ -128,7 +124,7 @@ final class TensorShard: @unchecked Sendable {
             lock.unlock()
             throw failure
         }
-        guard layout.rank == 0 else { return }
+        guard transport.rank == 0 else { return }
         var words: [Int64] = [
             Command.run.rawValue, Int64(ObjectIdentifier(cache).hashValue), Int64(cache.blockCount),
             Int64(cache.blockSize), Int64(batch.count),
@@ -137,6 +133,10 @@ final class TensorShard: @unchecked Sendable {
             words.append(contentsOf: [Int64(chunk.start), Int64(chunk.tokens.count), Int64(chunk.blockTable.count)])
             words.append(contentsOf: chunk.tokens.map { Int64($0) })
             words.append(contentsOf: chunk.blockTable.map { Int64($0) })
+            if sendsLogitRows {
+                words.append(Int64(chunk.logitRows.count))
+                words.append(contentsOf: chunk.logitRows.map { Int64($0) })
+            }
         }
         do {
             try transport.broadcast(&words, idle: false)
@@ -147,13 +147,60 @@ final class TensorShard: @unchecked Sendable {
         }
     }
 
-    /// After a forward pass: releases the lock; throws the failure of any collective during the pass.
+    /// After a forward pass: releases the lock; throws the failure of any exchange during the pass.
     func end() throws {
         lastActivity = Date()
         let failure = self.failure
         lock.unlock()
         if let failure { throw failure }
     }
+
+    /// Rank 0, between steps: checks that every rank still answers (a broadcast and a one-value all-reduce).
+    func heartbeat() throws {
+        lock.lock()
+        defer { lock.unlock() }
+        if let failure { throw failure }
+        do {
+            var words = [Command.ping.rawValue]
+            try transport.broadcast(&words, idle: false)
+            var one: Float = 1
+            try transport.allReduceSum(&one, count: 1)
+            guard Int(one) == transport.size else {
+                throw ModelError("parallel", "heartbeat summed to \(one)")
+            }
+            lastActivity = Date()
+        } catch {
+            failure = error
+            throw error
+        }
+    }
+
+    /// Rank 0: tells the workers to leave their loop.
+    func stop() {
+        lock.lock()
+        defer { lock.unlock() }
+        guard failure == nil else { return }
+        var words = [Command.stop.rawValue]
+        do { try transport.broadcast(&words, idle: false) } catch { failure = error }
+        failure = ModelError("parallel", "the workers were stopped")
+    }
+}
+
+/// A tensor-parallel rank's state: its layout and the buffer that gathers a whole matrix's inputs.
+final class TensorShard: StepLink, @unchecked Sendable {
+    let layout: ShardLayout
+    /// [maxChunk, max(full qDim, full ffn)]: gathered inputs of a whole (not sliced) row-parallel matrix.
+    private let gathered: UnsafeMutablePointer<Float>
+    private let gatheredCount: Int
+
+    init(layout: ShardLayout, transport: ShardTransport, maxTokens: Int) {
+        self.layout = layout
+        gatheredCount = maxTokens * max(layout.fullQDim, layout.fullFFN)
+        gathered = .allocate(capacity: gatheredCount)
+        super.init(transport: transport)
+    }
+
+    deinit { gathered.deallocate() }
 
     /// Sums a row-parallel product's partial results across ranks (a no-op after a failure: the pass is lost).
     func reduce(_ x: UnsafeMutablePointer<Float>, count: Int) {
@@ -172,34 +219,6 @@ final class TensorShard: @unchecked Sendable {
         }
         reduce(gathered, count: tokens * width)
         return UnsafePointer(gathered)
-    }
-
-    /// Rank 0, between steps: checks that every rank still answers (a broadcast and a one-value all-reduce).
-    func heartbeat() throws {
-        lock.lock()
-        defer { lock.unlock() }
-        if let failure { throw failure }
-        do {
-            var words = [Command.ping.rawValue]
-            try transport.broadcast(&words, idle: false)
-            var one: Float = 1
-            try transport.allReduceSum(&one, count: 1)
-            guard Int(one) == layout.size else { throw ModelError("tensor parallel", "heartbeat summed to \(one)") }
-            lastActivity = Date()
-        } catch {
-            failure = error
-            throw error
-        }
-    }
-
-    /// Rank 0: tells the workers to leave their loop.
-    func stop() {
-        lock.lock()
-        defer { lock.unlock() }
-        guard failure == nil else { return }
-        var words = [Command.stop.rawValue]
-        do { try transport.broadcast(&words, idle: false) } catch { failure = error }
-        failure = ModelError("tensor parallel", "the workers were stopped")
     }
 }
 
@@ -252,32 +271,32 @@ extension Transformer {
     /// This rank's part of the model, when it is a tensor-parallel shard.
     public var shardLayout: ShardLayout? { shard?.layout }
 
-    /// The first failed or timed-out collective of this shard, if any (then every forward pass throws it).
-    public var shardFailure: Error? { shard?.failed }
+    /// The first failed or timed-out exchange of this shard or stage, if any (then every forward pass throws it).
+    public var shardFailure: Error? { link?.failed }
 
     /// Rank 0, while no step has run for `idle` seconds: checks that every rank still answers; throws (and stays
     /// failed) when one does not.
     public func shardHeartbeat(idle: Double) throws {
-        guard let shard, shard.layout.rank == 0 else { return }
-        if Date().timeIntervalSince(shard.lastActivity) < idle { return }
-        try shard.heartbeat()
+        guard let link, link.transport.rank == 0 else { return }
+        if Date().timeIntervalSince(link.lastActivity) < idle { return }
+        try link.heartbeat()
     }
 
     /// Rank 0: releases the workers from `serveShard()`.
-    public func stopShards() { shard?.stop() }
+    public func stopShards() { link?.stop() }
 
     /// A worker rank's loop: receives each step's batch from rank 0 and runs this rank's part of it (the KV caches
-    /// mirror rank 0's block geometry; logits are left to rank 0). Returns when rank 0 stops the workers; throws
-    /// when rank 0 is lost.
+    /// mirror rank 0's block geometry; a tensor-parallel worker leaves the logits to rank 0, a pipeline's last stage
+    /// computes them and sends them to rank 0). Returns when rank 0 stops the workers; throws when rank 0 is lost.
     public func serveShard() throws {
-        guard let shard, shard.layout.rank != 0 else { throw ModelError("tensor parallel", "serveShard runs on ranks 1…") }
+        guard let shard = link, shard.transport.rank != 0 else { throw ModelError("parallel", "serveShard runs on ranks 1…") }
         var caches: [Int64: PagedKVCache] = [:]
         var order: [Int64] = []
         while true {
             var words: [Int64] = []
             try shard.transport.broadcast(&words, idle: true)
-            guard let command = words.first.flatMap(TensorShard.Command.init(rawValue:)) else {
-                throw ModelError("tensor parallel", "rank \(shard.layout.rank): unknown command \(words.first ?? -1)")
+            guard let command = words.first.flatMap(StepLink.Command.init(rawValue:)) else {
+                throw ModelError("parallel", "rank \(shard.transport.rank): unknown command \(words.first ?? -1)")
             }
             switch command {
             case .stop:
@@ -304,7 +323,13 @@ extension Transformer {
                     i += n
                     let table = words[i..<i + blocks].map { Int($0) }
                     i += blocks
-                    batch.append(BatchChunk(start: start, tokens: tokens, blockTable: table, logitRows: []))
+                    var rows: [Int] = []
+                    if shard.sendsLogitRows {
+                        let count = Int(words[i])
+                        rows = words[i + 1..<i + 1 + count].map { Int($0) }
+                        i += 1 + count
+                    }
+                    batch.append(BatchChunk(start: start, tokens: tokens, blockTable: table, logitRows: rows))
                 }
                 _ = try forward(batch: batch, cache: cache!)
             }

@@ -42,12 +42,21 @@ public final class Transformer: @unchecked Sendable {
     var scratch: Scratch
     /// This rank's part of a tensor-parallel model (TensorParallel.swift); nil when the model runs whole.
     var shard: TensorShard?
+    /// This rank's pipeline stage (PipelineParallel.swift); nil when the model runs whole.
+    var stage: PipelineStage?
+    /// Whichever of the two links this rank to the others (begin and end of a step, heartbeat, stop).
+    var link: StepLink? {
+        if let stage { return stage }
+        return shard
+    }
 
-    init(config: ModelConfig, weights: ModelWeights, owner: AnyObject, threads: Int) {
+    /// `packOutput`: whether this transformer computes logits (a pipeline stage other than the last does not, and
+    /// leaves the output head unpacked and untouched).
+    init(config: ModelConfig, weights: ModelWeights, owner: AnyObject, threads: Int, packOutput: Bool = true) {
         self.config = config
         self.owner = owner
         pool = ThreadPool(threads: threads)
-        self.weights = weights.packed(pool: pool)
+        self.weights = weights.packed(pool: pool, output: packOutput)
         globalRoPE = RoPETable(
             headDim: config.headDim, theta: config.ropeTheta, linearFactor: config.ropeLinearFactor,
             llama3: config.llama3Scaling, frequencyFactors: weights.ropeFrequencyFactors)
@@ -115,13 +124,25 @@ public final class Transformer: @unchecked Sendable {
         }
         globalRoPE.reserve(end)
         localRoPE?.reserve(end)
-        try shard?.begin(batch: batch, cache: cache)
+        try link?.begin(batch: batch, cache: cache)
         let vocab = config.vocabularySize
         let logitCount = batch.reduce(0) { $0 + $1.logitRows.count }
         var logits = [Float](repeating: 0, count: logitCount * vocab)
-
-        // Flatten the batch into rows and process them `maxChunk` at a time, in order, so a sequence's later rows
+        // Rows `maxChunk` at a time (a pipeline stage: micro-batches of them), in order, so a sequence's later rows
         // find its earlier rows' keys and values already in the cache.
+        let pieces = rowPlans(batch, cache: cache, rows: stage?.microBatchRows(rows, maxChunk: maxChunk) ?? maxChunk)
+        if let stage {
+            runPipelined(pieces, batch: batch, cache: cache, stage: stage, logits: &logits)
+        } else {
+            for plan in pieces { run(plan, batch: batch, cache: cache, logits: &logits) }
+        }
+        try link?.end()
+        return logits
+    }
+
+    /// The batch flattened into rows, cut into pieces of at most `rows` rows.
+    func rowPlans(_ batch: [BatchChunk], cache: PagedKVCache, rows: Int) -> [RowPlan] {
+        var pieces: [RowPlan] = []
         var plan = RowPlan()
         var logitIndex = 0
         for (c, chunk) in batch.enumerated() {
@@ -132,19 +153,23 @@ public final class Transformer: @unchecked Sendable {
                 let output = wanted.remove(i) != nil ? logitIndex : -1
                 if output >= 0 { logitIndex += 1 }
                 plan.append(token: token, position: position, slot: slot, chunk: c, logitIndex: output)
-                if plan.count == maxChunk {
-                    run(plan, batch: batch, cache: cache, logits: &logits)
-                    plan.removeAll()
+                if plan.count == rows {
+                    pieces.append(plan)
+                    plan = RowPlan()
                 }
             }
         }
-        if plan.count > 0 { run(plan, batch: batch, cache: cache, logits: &logits) }
-        try shard?.end()
-        return logits
+        if plan.count > 0 { pieces.append(plan) }
+        return pieces
     }
 
     private func run(_ plan: RowPlan, batch: [BatchChunk], cache: PagedKVCache, logits: inout [Float]) {
         forwardRows(plan, batch: batch, cache: cache)
+        outputLogits(plan, logits: &logits)
+    }
+
+    /// The logits of the rows of `plan` that want them, from the final hidden states in `scratch.x`.
+    func outputLogits(_ plan: RowPlan, logits: inout [Float]) {
         let vocab = config.vocabularySize
         // Consecutive rows that need logits share one output matmul.
         var i = 0
@@ -162,13 +187,14 @@ public final class Transformer: @unchecked Sendable {
         }
     }
 
-    private func forwardRows(_ plan: RowPlan, batch: [BatchChunk], cache: PagedKVCache) {
+    /// `embed`: x starts as the tokens' embeddings; false (a later pipeline stage): x is already in `scratch.x`.
+    func forwardRows(_ plan: RowPlan, batch: [BatchChunk], cache: PagedKVCache, embed: Bool = true) {
         let c = config
         let T = plan.count
         let d = c.hiddenSize
         let s = scratch
         // x [T, d]
-        for (t, id) in plan.tokens.enumerated() {
+        for (t, id) in plan.tokens.enumerated() where embed {
             let row = weights.embedding.row(Int(id))
             Dequantize.row(weights.embedding.type, from: row, into: s.x + t * d, count: d)
             if c.embeddingScale != 1 { Ops.scale(s.x + t * d, c.embeddingScale, d) }

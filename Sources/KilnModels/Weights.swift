@@ -25,6 +25,16 @@ public struct WeightMatrix: @unchecked Sendable {
     }
 }
 
+/// Where an absent matrix points: never read (it has no rows).
+nonisolated(unsafe) private let absentStorage = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64)
+
+extension WeightMatrix {
+    /// A matrix a pipeline stage's file leaves out (the embeddings of a later stage): no rows, never read.
+    static func absent(_ name: String, columns: Int) -> WeightMatrix {
+        WeightMatrix(name: name, type: .f32, data: UnsafeRawPointer(absentStorage), rows: 0, columns: columns, rowBytes: 0, packed: nil)
+    }
+}
+
 public struct LayerWeights: Sendable {
     public var attentionNorm: [Float]  // [d]
     public var wq: WeightMatrix  // [heads * headDim, d]
@@ -169,9 +179,9 @@ struct TensorNames: Sendable {
 extension ModelWeights {
     /// Every matrix the forward pass multiplies by, with its packed copy (the embedding table stays as it is:
     /// it is only read a row at a time).
-    func packed(pool: ThreadPool) -> ModelWeights {
+    func packed(pool: ThreadPool, output packOutput: Bool = true) -> ModelWeights {
         var w = self
-        w.output = output.packed(pool: pool)
+        if packOutput { w.output = output.packed(pool: pool) }
         w.layers = layers.map { l in
             var l = l
             l.wq = l.wq.packed(pool: pool)
@@ -186,13 +196,22 @@ extension ModelWeights {
         return w
     }
 
-    init(config c: ModelConfig, source s: WeightSource, names n: TensorNames) throws {
+    /// `stage`: only these layers (one pipeline stage's file, `EngineStage`); the embeddings, final norm and output
+    /// head may then be absent, and stand as empty placeholders that the stage never reads.
+    init(config c: ModelConfig, source s: WeightSource, names n: TensorNames, stage: Range<Int>? = nil) throws {
         let d = c.hiddenSize
         let off = c.normWeightOffset
-        embedding = try s.matrix(n.embedding, rows: c.vocabularySize, columns: d)
-        outputNorm = try s.vector(n.outputNorm, count: d, offset: off)
+        let partial = stage != nil
+        func edge(_ name: String) throws -> WeightMatrix {
+            if partial, !s.has(name) { return .absent(name, columns: d) }
+            return try s.matrix(name, rows: c.vocabularySize, columns: d)
+        }
+        embedding = try edge(n.embedding)
+        outputNorm =
+            partial && !s.has(n.outputNorm)
+            ? [Float](repeating: 0, count: d) : try s.vector(n.outputNorm, count: d, offset: off)
         output = s.has(n.output) ? try s.matrix(n.output, rows: c.vocabularySize, columns: d) : embedding
-        layers = try (0..<c.layerCount).map { i in
+        layers = try (stage ?? 0..<c.layerCount).map { i in
             func name(_ t: TensorNames.LayerTensor) -> String { n.layer(i, t) }
             let gemma = c.hasPostNorms
             return LayerWeights(

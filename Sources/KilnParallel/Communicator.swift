@@ -47,7 +47,11 @@ public final class Communicator: @unchecked Sendable {
     public let size: Int
     /// Seconds an operation may wait for its peers before the communicator is declared failed.
     public var timeout: Double
-    private let lock = NSLock()
+    /// Shared with the communicators split from this one: MPI is initialized MPI_THREAD_SERIALIZED, so no two of
+    /// them may be inside MPI at once.
+    private let lock: NSLock
+    /// MPI_COMM_WORLD or a group split from it (`split`); nil in a build without MPI.
+    private let handle: OpaquePointer?
     private var failed: ParallelError?
     private var finalized = false
     private var counters = Traffic()
@@ -99,7 +103,8 @@ public final class Communicator: @unchecked Sendable {
         var size: Int32 = 0
         MPI_Comm_rank(kiln_mpi_comm_world(), &rank)
         MPI_Comm_size(kiln_mpi_comm_world(), &size)
-        let world = Communicator(rank: Int(rank), size: Int(size), timeout: timeout)
+        let world = Communicator(
+            rank: Int(rank), size: Int(size), timeout: timeout, handle: kiln_mpi_comm_world(), lock: NSLock())
         shared = world
         return world
         #else
@@ -107,17 +112,44 @@ public final class Communicator: @unchecked Sendable {
         #endif
     }
 
-    private init(rank: Int, size: Int, timeout: Double) {
+    private init(rank: Int, size: Int, timeout: Double, handle: OpaquePointer?, lock: NSLock) {
         self.rank = rank
         self.size = size
         self.timeout = timeout
+        self.handle = handle
+        self.lock = lock
     }
+
+    /// The ranks of this communicator that pass the same `color`, as a communicator of their own, ordered by this
+    /// communicator's rank (MPI_Comm_split; every rank must call it). Shares this one's lock and timeout.
+    public func split(color: Int) throws(ParallelError) -> Communicator {
+        #if MPI
+        lock.lock()
+        defer { lock.unlock() }
+        var group: MPI_Comm? = nil
+        let rc = MPI_Comm_split(handle, Int32(color), Int32(rank), &group)
+        guard rc == MPI_SUCCESS, let group else { throw ParallelError("rank \(rank): MPI_Comm_split failed: \(Self.errorString(rc))") }
+        MPI_Comm_set_errhandler(group, kiln_mpi_errors_return())
+        var r: Int32 = 0
+        var n: Int32 = 0
+        MPI_Comm_rank(group, &r)
+        MPI_Comm_size(group, &n)
+        let sub = Communicator(rank: Int(r), size: Int(n), timeout: timeout, handle: group, lock: lock)
+        sub.isGroup = true
+        return sub
+        #else
+        throw ParallelError.notBuilt
+        #endif
+    }
+
+    /// A communicator from `split` (whose `finalize` leaves MPI to the world's).
+    private var isGroup = false
 
     /// Waits until every rank has called it.
     public func barrier(timeout: Double? = nil) throws(ParallelError) {
         #if MPI
         try operation("barrier", timeout: timeout) { request in
-            MPI_Ibarrier(kiln_mpi_comm_world(), request)
+            MPI_Ibarrier(handle, request)
         }
         #else
         throw ParallelError.notBuilt
@@ -128,7 +160,7 @@ public final class Communicator: @unchecked Sendable {
     public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int = 0, timeout: Double? = nil) throws(ParallelError) {
         #if MPI
         try operation("broadcast of \(buffer.count) bytes from rank \(root)", timeout: timeout) { request in
-            MPI_Ibcast(buffer.baseAddress, Int32(buffer.count), kiln_mpi_byte(), Int32(root), kiln_mpi_comm_world(), request)
+            MPI_Ibcast(buffer.baseAddress, Int32(buffer.count), kiln_mpi_byte(), Int32(root), handle, request)
         }
         lock.lock()
         counters.broadcasts += 1
@@ -158,7 +190,7 @@ public final class Communicator: @unchecked Sendable {
         #if MPI
         try operation("all-reduce of \(count) floats", timeout: timeout) { request in
             MPI_Iallreduce(
-                kiln_mpi_in_place(), x, Int32(count), kiln_mpi_float(), kiln_mpi_sum(), kiln_mpi_comm_world(), request)
+                kiln_mpi_in_place(), x, Int32(count), kiln_mpi_float(), kiln_mpi_sum(), handle, request)
         }
         lock.lock()
         counters.allReduces += 1
@@ -172,7 +204,7 @@ public final class Communicator: @unchecked Sendable {
     public func send(_ bytes: UnsafeRawBufferPointer, to peer: Int, tag: Int = 0, timeout: Double? = nil) throws(ParallelError) {
         #if MPI
         try operation("send of \(bytes.count) bytes to rank \(peer)", timeout: timeout) { request in
-            MPI_Isend(bytes.baseAddress, Int32(bytes.count), kiln_mpi_byte(), Int32(peer), Int32(tag), kiln_mpi_comm_world(), request)
+            MPI_Isend(bytes.baseAddress, Int32(bytes.count), kiln_mpi_byte(), Int32(peer), Int32(tag), handle, request)
         }
         lock.lock()
         counters.sentBytes += bytes.count
@@ -185,7 +217,7 @@ public final class Communicator: @unchecked Sendable {
     public func receive(_ bytes: UnsafeMutableRawBufferPointer, from peer: Int, tag: Int = 0, timeout: Double? = nil) throws(ParallelError) {
         #if MPI
         try operation("receive of \(bytes.count) bytes from rank \(peer)", timeout: timeout) { request in
-            MPI_Irecv(bytes.baseAddress, Int32(bytes.count), kiln_mpi_byte(), Int32(peer), Int32(tag), kiln_mpi_comm_world(), request)
+            MPI_Irecv(bytes.baseAddress, Int32(bytes.count), kiln_mpi_byte(), Int32(peer), Int32(tag), handle, request)
         }
         lock.lock()
         counters.receivedBytes += bytes.count
@@ -209,7 +241,7 @@ public final class Communicator: @unchecked Sendable {
         defer { lock.unlock() }
         guard !finalized, failed == nil else { return }
         finalized = true
-        MPI_Finalize()
+        if !isGroup { MPI_Finalize() }
         #endif
     }
 

@@ -19,6 +19,9 @@ public struct EngineService: Service {
     let resolve: @Sendable (String) -> String
     /// Turns the loaded model into the one the engine runs (a tensor-parallel rank's shard), on the loading thread.
     public var prepare: (@Sendable (LoadedModel) throws -> LoadedModel)?
+    /// Loads the resolved path with the given threads in place of `LoadedModel.load` (a pipeline stage: its layers
+    /// only), on the loading thread.
+    public var load: (@Sendable (String, Int) throws -> LoadedModel)?
 
     public init(
         state: ServerState, modelPath: String, threads: Int, engineConfig: EngineConfig, kvTokens: Int? = nil,
@@ -38,6 +41,7 @@ public struct EngineService: Service {
         let config = engineConfig
         let resolve = self.resolve
         let prepare = self.prepare
+        let load = self.load ?? { try LoadedModel.load($0, threads: $1) }
         let engine: Engine
         let template: ChatTemplate?
         do {
@@ -45,7 +49,7 @@ public struct EngineService: Service {
                 let thread = Thread { [config] in
                     var config = config
                     do {
-                        var model = try LoadedModel.load(resolve(path), threads: threads)
+                        var model = try load(resolve(path), threads)
                         if let prepare { model = try prepare(model) }
                         let perToken = PagedKVCache.bytesPerToken(model.transformer.config)
                         if let kvTokens {

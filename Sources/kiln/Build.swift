@@ -53,6 +53,19 @@ struct BuildCommand: ParsableCommand {
     @Flag(help: "Keep the attention scale and norm offsets out of the stored weights.")
     var noFold = false
 
+    @Option(
+        name: .customLong("pp"),
+        help: """
+            Pipeline stages: write one file per rank, OUT.rank0-of-M.kiln …, each holding only its stage's layers \
+            (serve with mpirun -np M kiln serve --pipeline-parallel M --model OUT.rank0-of-M.kiln; each rank maps its own).
+            """)
+    var pipelineStages: Int = 1
+
+    @Option(
+        name: .customLong("tp"),
+        help: "Tensor-parallel ranks: only 1 (tensor-parallel ranks map one whole engine file and slice it at load).")
+    var tensorParallel: Int = 1
+
     @Option(name: .shortAndLong, help: "Threads for quantizing and packing.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
@@ -69,33 +82,43 @@ struct BuildCommand: ParsableCommand {
         ] {
             if let v, v < 1 { throw ValidationError("\(name) must be ≥ 1") }
         }
+        guard pipelineStages >= 1 else { throw ValidationError("--pp must be ≥ 1") }
+        guard tensorParallel == 1 else {
+            throw ValidationError(
+                "--tp \(tensorParallel): per-rank tensor-parallel files are not written yet; build one engine (with --pp for stages) and serve it with --tensor-parallel, each rank slicing it at load")
+        }
     }
 
     var options: BuildOptions {
-        BuildOptions(
+        var options = BuildOptions(
             weights: WeightsOption(rawValue: weights) ?? .keep, groupSize: groupSize,
             limits: EngineLimits(
                 maxBatchSize: maxBatchSize, maxInputTokens: maxInputTokens, maxTotalTokens: maxTotalTokens,
                 maxNumTokens: maxNumTokens, kvCacheDType: kvCacheDType.map { $0 == "auto" ? "f32" : $0 }),
             fuse: !noFuse, fold: !noFold)
+        options.pipelineStages = pipelineStages
+        return options
     }
 
     func run() throws {
         let start = ContinuousClock.now
         let display = ProgressDisplay()
-        let report = try reportingErrors {
-            try EngineBuilder.build(source: model, output: output, options: options, threads: threads) {
+        let reports = try reportingErrors {
+            try EngineBuilder.buildAll(source: model, output: output, options: options, threads: threads) {
                 display.show($0)
             }
         }
         display.finish()
         let elapsed = ContinuousClock.now - start
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        let fused = report.metadata.plan.fused.count
-        printError(
-            String(
-                format: "built %@: %.1f MiB, %d tensors (%d fused), weights %@, in %.2f s", output,
-                Double(report.bytes) / 1_048_576, report.metadata.tensors.count, fused, weights, seconds))
+        for report in reports {
+            let fused = report.metadata.plan.fused.count
+            let stage = report.metadata.stage.map { " (stage \($0.stage) of \($0.stages): layers \($0.firstLayer)..<\($0.endLayer))" }
+            printError(
+                String(
+                    format: "built %@%@: %.1f MiB, %d tensors (%d fused), weights %@, in %.2f s", report.output, stage ?? "",
+                    Double(report.bytes) / 1_048_576, report.metadata.tensors.count, fused, weights, seconds))
+        }
     }
 }
 

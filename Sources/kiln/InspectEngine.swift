@@ -16,6 +16,9 @@ enum InspectEngine {
         }
         Swift.print("source: \(m.source.kind) \(m.source.path) (\(mib(m.source.bytes)), hash \(m.source.checksum))")
         Swift.print("config: " + m.config.keys.sorted().map { "\($0)=\(m.config[$0]!)" }.joined(separator: " "))
+        if let s = m.stage {
+            Swift.print("stage: \(s.stage) of \(s.stages), layers \(s.firstLayer)..<\(s.endLayer) of \(s.layerCount) (kiln build --pp)")
+        }
         let l = m.limits
         Swift.print(
             "limits: max-batch-size=\(l.maxBatchSize.map(String.init) ?? "-") max-input-tokens=\(l.maxInputTokens.map(String.init) ?? "-") max-total-tokens=\(l.maxTotalTokens.map(String.init) ?? "-") max-num-tokens=\(l.maxNumTokens.map(String.init) ?? "-") kv-cache-dtype=\(l.kvCacheDType ?? "f32")")

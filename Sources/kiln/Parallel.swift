@@ -1,11 +1,13 @@
 import ArgumentParser
 import Foundation
+import KilnFormats
 import KilnModels
 import KilnParallel
 import KilnServer
 import Synchronization
 
-/// `--tensor-parallel N` (TGI's `--num-shard`): the options every multi-rank command shares.
+/// `--tensor-parallel N` (TGI's `--num-shard`) and `--pipeline-parallel M`: the options every multi-rank command
+/// shares.
 struct ParallelOptions: ParsableArguments {
     @Option(
         name: [.customLong("tensor-parallel"), .customLong("num-shard")],
@@ -15,42 +17,59 @@ struct ParallelOptions: ParsableArguments {
             """)
     var tensorParallel: Int = 1
 
-    @Option(help: "Pipeline stages (only 1 is supported: layers are not split yet).")
+    @Option(
+        help: """
+            Split the layers into M contiguous stages, one per process, launched by `mpirun --enable-recovery -np M` \
+            (needs a kiln built with --traits MPI); rank 0 embeds, schedules and serves, the last rank computes the \
+            logits (default 1: no MPI). With --tensor-parallel N: N ranks per stage, mpirun -np N×M.
+            """)
     var pipelineParallel: Int = 1
+
+    @Option(help: "Micro-batches a pipeline step's rows are cut into (default: one per stage).")
+    var microBatches: Int?
 
     @Option(help: "Seconds a rank may wait for the others in one exchange before the group is declared failed.")
     var rankTimeout: Double = 30
 
     func validate() throws {
         guard tensorParallel >= 1 else { throw ValidationError("--tensor-parallel must be at least 1") }
-        guard pipelineParallel == 1 else {
-            throw ValidationError("--pipeline-parallel: only 1 stage is supported in this version")
-        }
+        guard pipelineParallel >= 1 else { throw ValidationError("--pipeline-parallel must be at least 1") }
+        if let microBatches, microBatches < 1 { throw ValidationError("--micro-batches must be at least 1") }
         guard rankTimeout > 0 else { throw ValidationError("--rank-timeout must be positive") }
     }
 
-    /// The rank group when --tensor-parallel > 1: MPI initialized and its size checked against the flag.
+    /// The rank group when --tensor-parallel or --pipeline-parallel > 1: MPI initialized and its size checked
+    /// against the flags.
     func join() throws -> ParallelGroup? {
-        guard tensorParallel > 1 else { return nil }
+        let ranks = tensorParallel * pipelineParallel
+        guard ranks > 1 else { return nil }
+        let flag = [
+            tensorParallel > 1 ? "--tensor-parallel \(tensorParallel)" : nil,
+            pipelineParallel > 1 ? "--pipeline-parallel \(pipelineParallel)" : nil,
+        ].compactMap { $0 }.joined(separator: " ")
         guard Communicator.isAvailable else {
             printError(
-                "error: --tensor-parallel \(tensorParallel): this kiln was built without MPI; rebuild with `--traits MPI` (needs Open MPI: apt-get install libopenmpi-dev openmpi-bin)")
+                "error: \(flag): this kiln was built without MPI; rebuild with `--traits MPI` (needs Open MPI: apt-get install libopenmpi-dev openmpi-bin)")
             throw ExitCode(1)
         }
         let world = try reportingErrors { try Communicator.world(timeout: rankTimeout) }
-        guard world.size == tensorParallel else {
+        guard world.size == ranks else {
             printError(
-                "error: --tensor-parallel \(tensorParallel) needs exactly \(tensorParallel) ranks; this job has \(world.size) (launch with mpirun -np \(tensorParallel))")
+                "error: \(flag) needs exactly \(ranks) ranks; this job has \(world.size) (launch with mpirun -np \(ranks))")
             world.finalize()
             throw ExitCode(1)
         }
-        return ParallelGroup(world: world)
+        // TP×PP: each stage's ranks (stage-major: rank = stage × N + shard) form a group for their all-reduces.
+        let tensor =
+            pipelineParallel > 1 && tensorParallel > 1
+            ? try reportingErrors { try world.split(color: world.rank / tensorParallel) } : nil
+        return ParallelGroup(world: world, stages: pipelineParallel, microBatches: microBatches, tensor: tensor)
     }
 }
 
 /// KilnModels' view of the MPI job. A worker waiting for its next step may wait its timeout plus the heartbeat
 /// period (rank 0 pings every second while idle).
-final class MPITransport: ShardTransport, @unchecked Sendable {
+final class MPITransport: StageTransport, @unchecked Sendable {
     let world: Communicator
     init(_ world: Communicator) { self.world = world }
     var rank: Int { world.rank }
@@ -59,13 +78,21 @@ final class MPITransport: ShardTransport, @unchecked Sendable {
     func broadcast(_ words: inout [Int64], idle: Bool) throws {
         try world.broadcast(words: &words, root: 0, timeout: idle ? world.timeout + 5 : nil)
     }
+    func send(_ bytes: UnsafeRawBufferPointer, to peer: Int) throws { try world.send(bytes, to: peer) }
+    func receive(_ bytes: UnsafeMutableRawBufferPointer, from peer: Int) throws { try world.receive(bytes, from: peer) }
 }
 
-/// One process's place in a tensor-parallel job: how it agrees with the others on what to load, shards the model,
-/// and (rank 0) watches the workers.
+/// One process's place in a tensor- or pipeline-parallel job: how it agrees with the others on what to load, takes
+/// its part of the model, and (rank 0) watches the workers.
 final class ParallelGroup: @unchecked Sendable {
     let world: Communicator
     let transport: MPITransport
+    /// Pipeline stages (1: tensor parallel over all ranks).
+    let stages: Int
+    let microBatches: Int?
+    /// TP×PP: the group of this rank's stage, over which the stage is split tensor-parallel.
+    let tensor: MPITransport?
+    var kind: String { stages > 1 ? "pipeline parallel" : "tensor parallel" }
     /// Loading and building an engine may take minutes; the group waits that long at its rendezvous points.
     static let loadTimeout = 900.0
     private var heartbeat: Thread?
@@ -74,8 +101,11 @@ final class ParallelGroup: @unchecked Sendable {
     private let stopping = NSLock()
     private var stopped = false
 
-    init(world: Communicator) {
+    init(world: Communicator, stages: Int = 1, microBatches: Int? = nil, tensor: Communicator? = nil) {
         self.world = world
+        self.stages = stages
+        self.microBatches = microBatches
+        self.tensor = tensor.map(MPITransport.init)
         transport = MPITransport(world)
     }
 
@@ -90,23 +120,34 @@ final class ParallelGroup: @unchecked Sendable {
         return String(decoding: words.map { UInt8(truncatingIfNeeded: $0) }, as: UTF8.self)
     }
 
-    /// This rank's shard of `model`; returns once every rank has its shard.
+    /// This rank's shard of `model` (a pipeline stage is loaded as such by `load`); returns once every rank has its
+    /// part.
     func shard(_ model: LoadedModel, threads: Int) throws -> LoadedModel {
-        let sharded = try model.tensorParallelShard(transport: transport, threads: threads)
-        printError("tensor parallel: \(sharded.transformer.shardLayout.map { "\($0)" } ?? "")")
+        let sharded = stages > 1 ? model : try model.tensorParallelShard(transport: transport, threads: threads)
+        let t = sharded.transformer
+        printError("\(kind): " + [t.stageLayout.map { "\($0)" }, t.shardLayout.map { "\($0)" }].compactMap { $0 }.joined(separator: "; "))
         try world.barrier(timeout: Self.loadTimeout)
         return sharded
+    }
+
+    /// Loads the model at `path` as this rank needs it: a pipeline stage binds and packs only its own layers. A path
+    /// ending in `.rankK-of-N.kiln` (`kiln build --pp N`) names every rank's file: each rank loads its own.
+    func load(_ path: String, threads: Int) throws -> LoadedModel {
+        guard stages > 1 else { return try LoadedModel.load(path, threads: threads) }
+        return try LoadedModel.loadStage(
+            EngineStage.path(path, forRank: world.rank / (tensor?.size ?? 1)), transport: transport, threads: threads,
+            microBatches: microBatches, tensorParallel: tensor)
     }
 
     /// A worker's life after loading: serve steps until rank 0 stops the group or is lost.
     func runWorker(modelPath: String, threads: Int, precision: Precision, resolve: (String) -> String) throws {
         let path = try agreeOnPath(modelPath, resolve: resolve)
-        let model = try shard(LoadedModel.load(path, threads: threads), threads: threads)
+        let model = try shard(load(path, threads: threads), threads: threads)
         model.transformer.precision = precision
         do {
             try model.transformer.serveShard()
         } catch {
-            printError("error: tensor parallel rank \(world.rank): \(error)")
+            printError("error: \(kind) rank \(world.rank): \(error)")
             throw ExitCode(1)
         }
         world.finalize()
@@ -123,7 +164,7 @@ final class ParallelGroup: @unchecked Sendable {
                     if let failure = transformer.shardFailure { throw failure }
                     try transformer.shardHeartbeat(idle: 1)
                 } catch {
-                    if !isStopped { onFailure("tensor-parallel group failed: \(error)") }
+                    if !isStopped { onFailure("\(kind.replacingOccurrences(of: " ", with: "-")) group failed: \(error)") }
                     return
                 }
             }
@@ -154,7 +195,7 @@ extension ParallelGroup {
     func rootResolve(_ resolve: @escaping @Sendable (String) -> String) -> @Sendable (String) -> String {
         { [self] path in
             let resolved = resolve(path)
-            do { _ = try agreeOnPath(resolved, resolve: { _ in resolved }) } catch { printError("tensor parallel: \(error)") }
+            do { _ = try agreeOnPath(resolved, resolve: { _ in resolved }) } catch { printError("\(kind): \(error)") }
             return resolved
         }
     }

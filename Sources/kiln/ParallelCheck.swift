@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KilnFormats
 import KilnModels
 import KilnParallel
 
@@ -9,8 +10,8 @@ import KilnParallel
 ///   sends), and with --fault the timeout: rank 1 stops answering (`hang`) or dies (`die`) and rank 0 must report
 ///   the lost peer within --rank-timeout.
 /// - With --model and --golden: greedy decoding of every golden prompt by the whole model on rank 0 alone and by the
-///   tensor-parallel shards of all ranks, with the single-process top-2 margins, tokens/s of both and the bytes
-///   rank 0 exchanged per generated token.
+///   tensor-parallel shards of all ranks (with --pipeline-parallel N: the pipeline stages), with the single-process
+///   top-2 margins, tokens/s of both and the bytes rank 0 exchanged per generated token.
 struct ParallelCheck: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "parallel-check", abstract: "Check collectives and tensor-parallel decoding under mpirun.",
@@ -39,6 +40,23 @@ struct ParallelCheck: ParsableCommand {
 
     @Flag(help: "Keep o_proj and down whole on every rank (the gather fallback for slices that would cut blocks).")
     var whole = false
+
+    @Option(
+        help: """
+            Split the layers into this many pipeline stages instead of tensor parallelism over all ranks; a job of \
+            N × this many ranks splits each stage over N ranks (TP×PP).
+            """)
+    var pipelineParallel: Int = 1
+
+    @Option(help: "Micro-batches per pipeline step (default: one per stage).")
+    var microBatches: Int?
+
+    @Option(
+        help: """
+            With --pipeline-parallel: the stages' files of a `kiln build --pp` (OUT.rank0-of-N.kiln; each rank loads \
+            its own) instead of stages cut from --model, which stays the single-process reference.
+            """)
+    var stageModel: String?
 
     @Option(help: "Only the golden prompts of at most this many tokens.")
     var maxPromptTokens: Int?
@@ -119,14 +137,18 @@ struct ParallelCheck: ParsableCommand {
         var seconds = 0.0
         /// Bytes rank 0 exchanged while decoding (the prompt's step excluded).
         var decodeBytes = 0
+        /// Seconds of the prompt's step.
+        var prefillSeconds = 0.0
     }
 
     /// Greedy decoding of `ids` for `count` tokens (argmax, lowest id on ties), with each step's top-2 margin and
     /// the decode time (first token excluded: that step is the prompt's).
     static func greedy(_ t: Transformer, _ ids: [Int32], count: Int, bytes: () -> Int = { 0 }) throws -> Run {
         let cache = t.makeCache(capacity: ids.count + count)
+        let prefillStart = Date()
         var logits = try t.forward(ids, cache: cache)
         var run = Run()
+        run.prefillSeconds = Date().timeIntervalSince(prefillStart)
         var start = Date()
         var firstBytes = 0
         for i in 0..<count {
@@ -165,14 +187,37 @@ struct ParallelCheck: ParsableCommand {
         let full = try reportingErrors { try ModelLoader.transformer(ModelLoader.open(path), threads: singleThreads) }
         let transport = MPITransport(world)
         full.precision = Precision(rawValue: precision) ?? .fast
-        let shard = try reportingErrors { try full.tensorParallelShard(transport: transport, threads: threads, keepWhole: whole) }
+        let shard = try reportingErrors {
+            if pipelineParallel > 1 {
+                guard world.size % pipelineParallel == 0 else {
+                    throw ValidationError("--pipeline-parallel \(pipelineParallel) needs a multiple of \(pipelineParallel) ranks")
+                }
+                let shards = world.size / pipelineParallel
+                let tensor = shards > 1 ? MPITransport(try world.split(color: world.rank / shards)) : nil
+                if let stageModel {
+                    let stage = try LoadedModel.loadStage(
+                        EngineStage.path(stageModel, forRank: world.rank / shards), transport: transport, threads: threads,
+                        microBatches: microBatches, tensorParallel: tensor
+                    ).transformer
+                    stage.precision = full.precision
+                    return stage
+                }
+                return try full.pipelineStage(
+                    transport: transport, threads: threads, microBatches: microBatches, tensorParallel: tensor)
+            }
+            return try full.tensorParallelShard(transport: transport, threads: threads, keepWhole: whole)
+        }
         guard world.rank == 0 else {
             try world.barrier(timeout: ParallelGroup.loadTimeout)
             try shard.serveShard()
             world.finalize()
             return
         }
-        emit(["rank": 0, "size": world.size, "layout": "\(shard.shardLayout.map { "\($0)" } ?? "")"])
+        emit([
+            "rank": 0, "size": world.size,
+            "layout": [shard.stageLayout.map { "\($0)" }, shard.shardLayout.map { "\($0)" }].compactMap { $0 }
+                .joined(separator: "; "),
+        ])
         guard let golden else { throw ValidationError("--golden is required with --model") }
         let prompts = try JSONDecoder().decode(Golden.self, from: Data(contentsOf: URL(fileURLWithPath: golden))).prompts
             .filter { $0.ids.count <= maxPromptTokens ?? .max }
@@ -191,6 +236,7 @@ struct ParallelCheck: ParsableCommand {
                 "prompt": p.name, "single": one.tokens.map(Int.init), "tp": tp.tokens.map(Int.init),
                 "margins": one.margins.map(Double.init), "single_seconds": one.seconds, "tp_seconds": tp.seconds,
                 "prompt_tokens": p.ids.count, "decode_bytes": tp.decodeBytes,
+                "single_prefill_seconds": one.prefillSeconds, "tp_prefill_seconds": tp.prefillSeconds,
             ])
         }
         let after = world.traffic

@@ -101,7 +101,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "max-utilization (admit eagerly, preempt when full) or guaranteed-no-evict (reserve each request's full budget).")
     var capacityPolicy: String = "max-utilization"
 
-    @OptionGroup(title: "Tensor parallelism")
+    @OptionGroup(title: "Tensor and pipeline parallelism")
     var parallel: ParallelOptions
 
     #if OTel
@@ -182,7 +182,8 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "kiln.serve")
-        // Under mpirun with --tensor-parallel N, ranks other than 0 only compute their shard (Parallel.swift).
+        // Under mpirun with --tensor-parallel N or --pipeline-parallel M, ranks other than 0 only compute their part
+        // (Parallel.swift).
         let ranks = try parallel.join()
         if let ranks, !ranks.isRoot {
             let precision = Precision(rawValue: precision) ?? .fast
@@ -225,6 +226,7 @@ struct Serve: AsyncParsableCommand {
             kvTokens: maxBatchTotalTokens ?? Self.envInt("MAX_BATCH_TOTAL_TOKENS"),
             resolve: ranks.map { $0.rootResolve(resolve) } ?? resolve)
         engineService.prepare = ranks?.rootPrepare(state: state, threads: threads) { logger.error("\($0)") }
+        if let ranks { engineService.load = { try ranks.load($0, threads: $1) } }
         let host = hostname ?? Self.env("HOSTNAME") ?? "0.0.0.0"
         let port = self.port ?? Self.envInt("PORT") ?? 3000
         let app = Application(

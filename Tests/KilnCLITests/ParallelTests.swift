@@ -96,7 +96,9 @@ import Testing
         let options: [String]
         /// The largest single-process top-2 margin at which a token may differ (0: every token must be equal).
         let nearTie: Double
-        var description: String { "\(golden) \(options.joined(separator: " "))" }
+        /// The job's size (TP=2 × PP=2: 4).
+        var ranks = 2
+        var description: String { "\(golden) -np \(ranks) \(options.joined(separator: " "))" }
     }
 
     /// With float32 activations the only difference from one process is the order in which the all-reduce adds
@@ -117,10 +119,27 @@ import Testing
         Decoding(
             golden: "qwen2.5", model: "qwen2.5/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
             options: ["--max-prompt-tokens", "200"], nearTie: 0.25),
+        // Pipeline stages change no arithmetic (each layer runs whole on one rank, and the fast path is
+        // batch-invariant, so micro-batches change nothing either): every token equal with 8-bit activations too.
+        Decoding(
+            golden: "smollm2", model: "smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+            options: ["--pipeline-parallel", "2", "--max-prompt-tokens", "200"], nearTie: 0),
+        Decoding(
+            golden: "smollm2", model: "smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+            options: ["--pipeline-parallel", "2", "--micro-batches", "5", "--precision", "reference"], nearTie: 0),
+        Decoding(
+            golden: "qwen2.5", model: "qwen2.5/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+            options: ["--pipeline-parallel", "2", "--max-prompt-tokens", "200"], nearTie: 0),
+        // TP=2 × PP=2: each stage split over two ranks; float32 activations, so only the all-reduce's order differs.
+        Decoding(
+            golden: "smollm2", model: "smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+            options: ["--pipeline-parallel", "2", "--precision", "reference", "--max-prompt-tokens", "200"],
+            nearTie: 0, ranks: 4),
     ]
 
     /// Greedy decoding of the golden prompts (32 tokens) by TP=2 against the whole model in one process: SmolLM2
-    /// splits its 3 KV heads 2 + 1 (uneven), Qwen2.5 its 2 KV heads 1 + 1.
+    /// splits its 3 KV heads 2 + 1 (uneven), Qwen2.5 its 2 KV heads 1 + 1. With --pipeline-parallel 2: two stages
+    /// of 15 (SmolLM2) or 12 (Qwen2.5) layers, the prompt's rows cut into micro-batches.
     @Test(arguments: decodings) func greedyMatchesSingleProcess(_ d: Decoding) throws {
         let path = packageRoot() + "/models/" + d.model
         guard FileManager.default.fileExists(atPath: path) else {
@@ -129,7 +148,7 @@ import Testing
         }
         guard
             let run = try job(
-                2, [
+                d.ranks, [
                     "parallel-check", "--model", path, "--golden", packageRoot() + "/Tests/goldens/\(d.golden).json",
                     "--tokens", "32",
                 ] + d.options)
@@ -148,5 +167,47 @@ import Testing
             }
         }
         if let summary = run.lines.first(where: { $0["summary"] != nil }) { print("\(d): \(summary)") }
+    }
+
+    /// `kiln build --pp 2` writes one file per rank, each holding only its stage's tensors; two ranks loading one file
+    /// each decode the golden prompts to the GGUF model's tokens in one process (the build keeps the weights' formats,
+    /// so the arithmetic is the same). A stage file served whole is refused with a clear message.
+    @Test func pipelineShardFilesDecodeLikeTheWholeModel() throws {
+        let cli = BadInputTests()
+        guard let real = cli.realSmolLM2() else { return }
+        let output = scratchFile("pp-\(UUID().uuidString).kiln")
+        let files = (0..<2).map { output.replacingOccurrences(of: ".kiln", with: ".rank\($0)-of-2.kiln") }
+        defer { for f in files + [output] { try? FileManager.default.removeItem(atPath: f) } }
+        let build = try cli.kiln(["build", "-m", real, "-o", output, "--pp", "2"])
+        #expect(build.status == 0, "\(build.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: output))
+        for (rank, file) in files.enumerated() {
+            let inspect = try cli.kiln(["inspect", file])
+            #expect(inspect.status == 0, "\(inspect.stderr)")
+            // 30 layers: 0..<15 on stage 0 (with the embeddings), 15..<30 on stage 1 (with the tied head).
+            let mine = rank == 0 ? "blk.14." : "blk.15."
+            let other = rank == 0 ? "blk.15." : "blk.14."
+            #expect(inspect.stdout.contains(mine) && !inspect.stdout.contains(other), "\(file): \(inspect.stdout)")
+            #expect(inspect.stdout.contains("token_embd.weight"))
+            #expect(inspect.stdout.contains("output_norm.weight") == (rank == 1))
+            #expect(inspect.stdout.contains("stage: \(rank) of 2, layers \(rank * 15)..<\(rank * 15 + 15)"), "\(inspect.stdout)")
+        }
+        let whole = try cli.kiln(["generate", "--model", files[1], "--prompt", "Hi", "--max-new-tokens", "2"])
+        #expect(whole.status != 0 && whole.stderr.contains("stage 1 of a 2-stage pipeline build"), "\(whole.stderr)")
+        guard
+            let run = try job(
+                2, [
+                    "parallel-check", "--model", real, "--golden", packageRoot() + "/Tests/goldens/smollm2.json",
+                    "--tokens", "16", "--max-prompt-tokens", "120", "--pipeline-parallel", "2", "--stage-model",
+                    files[0],
+                ])
+        else { return }
+        #expect(run.status == 0, "\(run.stderr)")
+        let prompts = run.lines.filter { $0["prompt"] != nil }
+        #expect(prompts.count >= 5, "\(run.lines) \(run.stderr)")
+        for p in prompts {
+            let single = p["single"] as? [Int] ?? []
+            #expect(single.count == 16 && single == (p["tp"] as? [Int] ?? []), "\(p["prompt"]!): \(p)")
+        }
     }
 }

@@ -1,5 +1,6 @@
-"""Tensor parallelism through `mpirun -np 2 kiln serve --tensor-parallel 2`: greedy outputs equal one process's on
-the golden prompts, and a worker killed mid-request fails the request and /health without hanging anything.
+"""Tensor and pipeline parallelism through `mpirun -np 2 kiln serve --tensor-parallel 2` (or `--pipeline-parallel 2`):
+greedy outputs equal one process's on the golden prompts, and a worker killed mid-request fails the request and
+/health without hanging anything.
 
 Skipped (with the reason) when mpirun is missing or this kiln was built without the MPI trait; KILN_REQUIRE_MPI=1
 (set by `make test`) turns those skips into failures."""
@@ -37,16 +38,25 @@ def require_mpi():
         pytest.skip(reason)
 
 
-def launch_tp(*extra, model=MODEL, log_name="kiln-e2e-tp.log"):
-    """`mpirun --enable-recovery -np 2 kiln serve --tensor-parallel 2 …` (recovery: a dead worker must not take rank 0
-    down with it, so rank 0 can report it); returns (process, url, log)."""
+# mode: (ranks, flags); "tensor-pipeline" is TP=2 × PP=2 (each of two stages split over two ranks).
+PARALLEL = {
+    "tensor": (2, ["--tensor-parallel", "2"]),
+    "pipeline": (2, ["--pipeline-parallel", "2"]),
+    "tensor-pipeline": (4, ["--tensor-parallel", "2", "--pipeline-parallel", "2"]),
+}
+
+
+def launch_tp(*extra, model=MODEL, log_name="kiln-e2e-tp.log", mode="tensor"):
+    """`mpirun --enable-recovery -np 2 kiln serve --tensor-parallel 2 …` (or --pipeline-parallel 2; recovery: a dead
+    worker must not take rank 0 down with it, so rank 0 can report it); returns (process, url, log)."""
     require_mpi()
     if not os.path.exists(model):
         pytest.skip(f"missing {model}")
     port = free_port()
     log = open(os.path.join(tempfile.gettempdir(), log_name), "w")
     proc = subprocess.Popen(
-        [MPIRUN, "--enable-recovery", "-np", "2", BINARY, "serve", "--tensor-parallel", "2", "--model", model,
+        [MPIRUN, "--enable-recovery", "--oversubscribe", "-np", str(PARALLEL[mode][0]), BINARY, "serve",
+         *PARALLEL[mode][1], "--model", model,
          "--hostname", "127.0.0.1", "--port", str(port), *extra],
         stdout=log, stderr=subprocess.STDOUT, env=MPI_ENV, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
@@ -84,8 +94,9 @@ def smollm2_prompts():
         return [p for p in json.load(f) if "smollm2" in p.get("models", ["smollm2"])]
 
 
-def test_tensor_parallel_greedy_equals_one_process():
-    tp, tp_url, tp_log = launch_tp(*LIMITS)
+@pytest.mark.parametrize("mode", ["tensor", "tensor-pipeline"])
+def test_tensor_parallel_greedy_equals_one_process(mode):
+    tp, tp_url, tp_log = launch_tp(*LIMITS, mode=mode, log_name=f"kiln-e2e-{mode}.log")
     try:
         one, one_url, one_log = launch(*LIMITS, log_name="kiln-e2e-tp-reference.log")
         try:
@@ -109,6 +120,38 @@ def test_tensor_parallel_greedy_equals_one_process():
         stop_tp(tp, tp_log)
 
 
+def test_pipeline_parallel_greedy_equals_one_process():
+    """Two stages of 15 layers: no layer's arithmetic changes, so every token is equal (no near-tie allowance), and
+    concurrent requests share steps whose rows are cut into micro-batches."""
+    pp, pp_url, pp_log = launch_tp(*LIMITS, mode="pipeline", log_name="kiln-e2e-pp.log")
+    try:
+        one, one_url, one_log = launch(*LIMITS, log_name="kiln-e2e-pp-reference.log")
+        try:
+            prompts = smollm2_prompts()
+            expected = {p["name"]: [t["id"] for t in generate(one_url, p["text"])["tokens"]] for p in prompts}
+            got = {}
+
+            def run(p):
+                got[p["name"]] = [t["id"] for t in generate(pp_url, p["text"])["tokens"]]
+
+            # One at a time, then all at once (ragged steps of several sequences through the stages).
+            for p in prompts:
+                run(p)
+                assert got[p["name"]] == expected[p["name"]], p["name"]
+            got.clear()
+            threads = [threading.Thread(target=run, args=(p,)) for p in prompts]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=300)
+            for p in prompts:
+                assert got.get(p["name"]) == expected[p["name"]], f"{p['name']} (concurrent)"
+        finally:
+            assert stop(one, one_log) == 0
+    finally:
+        stop_tp(pp, pp_log)
+
+
 def rank_pid(mpirun_pid, rank):
     """The pid of `rank` among mpirun's children (from OMPI_COMM_WORLD_RANK in their environment)."""
     for entry in os.listdir("/proc"):
@@ -128,8 +171,9 @@ def rank_pid(mpirun_pid, rank):
     return None
 
 
-def test_killed_worker_fails_the_request_and_health():
-    proc, url, log = launch_tp(*LIMITS, "--rank-timeout", "5", log_name="kiln-e2e-tp-kill.log")
+@pytest.mark.parametrize("mode", ["tensor", "pipeline"])
+def test_killed_worker_fails_the_request_and_health(mode):
+    proc, url, log = launch_tp(*LIMITS, "--rank-timeout", "5", log_name=f"kiln-e2e-{mode}-kill.log", mode=mode)
     try:
         worker = rank_pid(proc.pid, 1)
         assert worker, "rank 1 not found among mpirun's children"
@@ -155,7 +199,7 @@ def test_killed_worker_fails_the_request_and_health():
         assert not thread.is_alive(), "the request hung after the worker died"
         print("request:", result, f"ended {time.time() - killed:.1f} s after the kill")
         assert result["outcome"].startswith("HTTP 5") or result["outcome"].startswith("HTTP 4"), result
-        assert "did not complete within 5" in result["outcome"] or "tensor" in result["outcome"], result
+        assert "did not complete within 5" in result["outcome"] or mode in result["outcome"], result
 
         deadline = time.time() + 15
         status = None
@@ -176,7 +220,7 @@ def test_killed_worker_fails_the_request_and_health():
             generate(url, "Hello", tokens=4, timeout=30)
         body = failed.value.read().decode()
         assert failed.value.code in (424, 503), body
-        assert "tensor-parallel" in body or "failed" in body, body
+        assert f"{mode}-parallel" in body or "failed" in body, body
         assert time.time() - start < 5
     finally:
         assert stop_tp(proc, log) is not None, "the job did not end after SIGTERM"
