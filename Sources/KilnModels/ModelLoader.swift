@@ -43,7 +43,15 @@ public enum ModelLoader {
             try checkCPU(engine)
             let config = try ModelLoader.config(of: source)
             let weights = try ModelWeights(config: config, source: WeightSource(engine: engine), names: .gguf)
-            return Transformer(config: config, weights: weights, owner: engine, threads: threads)
+            let transformer = Transformer(config: config, weights: weights, owner: engine, threads: threads)
+            // The KV cache format chosen at build time is the default; callers may still override it.
+            if let name = engine.metadata.limits.kvCacheDType, name != "auto" {
+                guard let dtype = KVCacheDType(rawValue: name) else {
+                    throw ModelError(engine.path, "unknown KV cache format \(name) in the engine's limits")
+                }
+                transformer.kvCacheDType = dtype
+            }
+            return transformer
         }
     }
 
