@@ -48,12 +48,13 @@ let package = Package(
         // Layer 3
         .target(
             name: "KilnEngine",
-            dependencies: ["KilnModels", "KilnScheduling", "KilnSampling", "KilnTokenizers"]),
+            dependencies: ["KilnModels", "KilnKernels", "KilnScheduling", "KilnSampling", "KilnTokenizers"]),
         // Layer 4
         .target(
             name: "KilnServer",
             dependencies: [
-                "KilnEngine", "KilnModels", "KilnSampling", "KilnTokenizers", "KilnTemplates", "KilnFormats", "KilnTensors",
+                "KilnEngine", "KilnModels", "KilnKernels", "KilnSampling", "KilnTokenizers", "KilnTemplates", "KilnFormats",
+                "KilnTensors",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -82,11 +83,12 @@ let package = Package(
         .testTarget(name: "KilnTokenizersTests", dependencies: ["KilnTokenizers", "KilnFormats", "KilnModels"]),
         .testTarget(name: "KilnFormatsTests", dependencies: ["KilnFormats", "KilnTensors"]),
         .testTarget(name: "KilnKernelsTests", dependencies: ["KilnKernels", "KilnTensors"]),
-        .testTarget(name: "KilnModelsTests", dependencies: ["KilnModels", "KilnFormats", "KilnTokenizers", "KilnSampling"]),
+        .testTarget(
+            name: "KilnModelsTests", dependencies: ["KilnModels", "KilnKernels", "KilnFormats", "KilnTokenizers", "KilnSampling"]),
         .testTarget(name: "KilnTemplatesTests", dependencies: ["KilnTemplates"]),
         .testTarget(name: "KilnCLITests", dependencies: ["kiln"]),
         .testTarget(name: "KilnSchedulingTests", dependencies: ["KilnScheduling"]),
-        .testTarget(name: "KilnEngineTests", dependencies: ["KilnEngine", "KilnModels", "KilnSampling"]),
+        .testTarget(name: "KilnEngineTests", dependencies: ["KilnEngine", "KilnModels", "KilnKernels", "KilnSampling"]),
         .testTarget(
             name: "KilnServerTests",
             dependencies: [

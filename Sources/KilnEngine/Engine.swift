@@ -55,7 +55,8 @@ public final class Engine: @unchecked Sendable {
     public init(model: LoadedModel, config: EngineConfig = EngineConfig()) throws {
         self.model = model
         self.config = config
-        let blocks = config.blockCount(for: model.transformer.config)
+        let dtype = config.kvCacheDType(for: model.transformer)
+        let blocks = config.blockCount(for: model.transformer.config, dtype: dtype)
         do {
             schedulerConfig = try SchedulerConfig(
                 blockSize: config.blockSize, blockCount: blocks, maxBatchSize: config.maxBatchSize,
@@ -65,7 +66,7 @@ public final class Engine: @unchecked Sendable {
         }
         scheduler = Scheduler(schedulerConfig)
         model.transformer.precision = config.precision
-        cache = model.transformer.makePagedCache(blockCount: blocks, blockSize: config.blockSize)
+        cache = model.transformer.makePagedCache(blockCount: blocks, blockSize: config.blockSize, dtype: dtype)
         counters.blockCount = blocks
         counters.tokenCapacity = blocks * config.blockSize
         snapshot = counters

@@ -1,3 +1,4 @@
+import KilnKernels
 import KilnModels
 import KilnScheduling
 
@@ -15,12 +16,17 @@ public struct EngineConfig: Sendable {
     /// `.reference` (float32 activations, several times slower) to match transformers more closely. The fast path
     /// is batch-invariant: a request's logits do not depend on what shares its steps or how its prompt was chunked.
     public var precision: Precision
+    /// The KV cache's number format; nil takes the model's (`Transformer.defaultKVCacheDType`: half precision for
+    /// `.fast`, float32 for `.reference`, unless the model says otherwise).
+    public var kvCacheDType: KVCacheDType?
 
     public init(
         maxBatchSize: Int = 32, maxBatchTokens: Int = 512, blockSize: Int = 16, kvCacheBytes: Int = 512 << 20,
-        policy: CapacityPolicy = .maxUtilization, prefixCaching: Bool = true, precision: Precision = .fast
+        policy: CapacityPolicy = .maxUtilization, prefixCaching: Bool = true, precision: Precision = .fast,
+        kvCacheDType: KVCacheDType? = nil
     ) {
         self.precision = precision
+        self.kvCacheDType = kvCacheDType
         self.maxBatchSize = maxBatchSize
         self.maxBatchTokens = maxBatchTokens
         self.blockSize = blockSize
@@ -29,9 +35,16 @@ public struct EngineConfig: Sendable {
         self.prefixCaching = prefixCaching
     }
 
-    /// Blocks that `kvCacheBytes` holds for `model`.
-    public func blockCount(for model: ModelConfig) -> Int {
-        max(1, kvCacheBytes / (PagedKVCache.bytesPerToken(model) * blockSize))
+    /// Blocks that `kvCacheBytes` holds for `model` with a cache stored as `dtype`.
+    public func blockCount(for model: ModelConfig, dtype: KVCacheDType) -> Int {
+        max(1, kvCacheBytes / (PagedKVCache.bytesPerToken(model, dtype: dtype) * blockSize))
+    }
+
+    /// The cache format this configuration gives `transformer`.
+    public func kvCacheDType(for transformer: Transformer) -> KVCacheDType {
+        if let kvCacheDType { return kvCacheDType }
+        if let own = transformer.kvCacheDType { return own }
+        return precision == .reference ? .f32 : .f16
     }
 }
 

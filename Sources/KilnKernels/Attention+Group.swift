@@ -20,8 +20,9 @@ extension Attention {
         while h0 < heads {
             let n = min(4, heads &- h0)
             quad(
-                queries: queries + h0 &* headDim, heads: n, keys: keys, values: values, stride: stride, rows: rows,
-                headDim: headDim, scale: scale, scores: scores, out: out + h0 &* headDim)
+                F32Element.self, queries: queries + h0 &* headDim, heads: n, keys: UnsafeRawPointer(keys),
+                values: UnsafeRawPointer(values), stride: stride, rows: rows, headDim: headDim, scale: scale,
+                scores: scores, out: out + h0 &* headDim)
             h0 &+= n
         }
     }
@@ -41,8 +42,43 @@ extension Attention {
         while h0 < heads {
             let n = min(4, heads &- h0)
             quad(
-                queries: queries + h0 &* headDim, heads: n, keys: keys, values: values, stride: stride, rows: rows,
-                headDim: headDim, scale: scale, scores: scores, out: out + h0 &* headDim)
+                F32Element.self, queries: queries + h0 &* headDim, heads: n, keys: UnsafeRawPointer(keys),
+                values: UnsafeRawPointer(values), stride: stride, rows: rows, headDim: headDim, scale: scale,
+                scores: scores, out: out + h0 &* headDim)
+            h0 &+= n
+        }
+    }
+
+    /// `attendGroupPaged` over a cache stored as `dtype` (`stride` elements between rows, the pointers at this KV
+    /// head's slice). Each key and value element is widened to float32 as it is loaded and the arithmetic is that of
+    /// the float32 kernel, so with `.f32` the result is bit-identical to it, and for every format it does not depend
+    /// on where the blocks are.
+    public static func attendGroupPaged(
+        queries: UnsafePointer<Float>, heads: Int, keys: UnsafeRawPointer, values: UnsafeRawPointer,
+        dtype: KVCacheDType, stride: Int, blockTable: UnsafePointer<Int>, blockSize: Int, first: Int, count: Int,
+        headDim: Int, scale: Float, scores: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>
+    ) {
+        precondition(headDim % 64 == 0, "attendGroupPaged needs head sizes that are multiples of 64")
+        let rows = KeyRows(table: blockTable, blockSize: blockSize, first: first, count: count)
+        var h0 = 0
+        while h0 < heads {
+            let n = min(4, heads &- h0)
+            let q = queries + h0 &* headDim
+            let o = out + h0 &* headDim
+            switch dtype {
+            case .f32:
+                quad(
+                    F32Element.self, queries: q, heads: n, keys: keys, values: values, stride: stride, rows: rows,
+                    headDim: headDim, scale: scale, scores: scores, out: o)
+            case .f16:
+                quad(
+                    F16Element.self, queries: q, heads: n, keys: keys, values: values, stride: stride, rows: rows,
+                    headDim: headDim, scale: scale, scores: scores, out: o)
+            case .bf16:
+                quad(
+                    BF16Element.self, queries: q, heads: n, keys: keys, values: values, stride: stride, rows: rows,
+                    headDim: headDim, scale: scale, scores: scores, out: o)
+            }
             h0 &+= n
         }
     }
@@ -74,12 +110,12 @@ extension Attention {
         }
     }
 
-    /// Up to four heads. Scores are kept interleaved, [count rounded up to 4][4 heads], so one SIMD4 per key holds
-    /// the four heads' scores and the softmax runs 16 lanes (4 keys × 4 heads) at a time. Absent heads repeat head
-    /// 0's query and their results are dropped.
+    /// Up to four heads, reading keys and values stored as `E`. Scores are kept interleaved, [count rounded up to
+    /// 4][4 heads], so one SIMD4 per key holds the four heads' scores and the softmax runs 16 lanes (4 keys × 4
+    /// heads) at a time. Absent heads repeat head 0's query and their results are dropped.
     @inline(__always)
-    static func quad(
-        queries: UnsafePointer<Float>, heads n: Int, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+    static func quad<E: KVElement>(
+        _: E.Type, queries: UnsafePointer<Float>, heads n: Int, keys: UnsafeRawPointer, values: UnsafeRawPointer,
         stride: Int, rows: KeyRows, headDim: Int, scale: Float, scores s: UnsafeMutablePointer<Float>,
         out: UnsafeMutablePointer<Float>
     ) {
@@ -95,7 +131,7 @@ extension Attention {
             rows.forEachRun { j0, row0, n in
                 for i in 0..<n {
                     let j = j0 &+ i
-                    let k = Chunk(keys + ((row0 &+ i) &* stride &+ c))
+                    let k = Chunk(E.self, keys + ((row0 &+ i) &* stride &+ c) &* E.bytes)
                     var d = SIMD4(q0.dot(k), q1.dot(k), q2.dot(k), q3.dot(k))
                     if c > 0 { d += s4.load(fromByteOffset: j &* 16, as: SIMD4<Float>.self) }
                     s4.storeBytes(of: d, toByteOffset: j &* 16, as: SIMD4<Float>.self)
@@ -133,7 +169,7 @@ extension Attention {
             var o0 = Chunk(), o1 = Chunk(), o2 = Chunk(), o3 = Chunk()
             rows.forEachRun { j0, row0, n in
                 for i in 0..<n {
-                    let v = Chunk(values + ((row0 &+ i) &* stride &+ c))
+                    let v = Chunk(E.self, values + ((row0 &+ i) &* stride &+ c) &* E.bytes)
                     let p = s4.load(fromByteOffset: (j0 &+ i) &* 16, as: SIMD4<Float>.self) * inverse
                     o0.add(p[0], v)
                     o1.add(p[1], v)
@@ -166,6 +202,15 @@ extension Attention {
             b = loadFloats16(p + 16)
             c = loadFloats16(p + 32)
             d = loadFloats16(p + 48)
+        }
+
+        /// 64 elements of format `E` at `p`, widened to float32.
+        @inline(__always)
+        init<E: KVElement>(_: E.Type, _ p: UnsafeRawPointer) {
+            a = E.load16(p)
+            b = E.load16(p + 16 &* E.bytes)
+            c = E.load16(p + 32 &* E.bytes)
+            d = E.load16(p + 48 &* E.bytes)
         }
 
         @inline(__always)

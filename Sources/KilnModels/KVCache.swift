@@ -1,31 +1,38 @@
+import KilnKernels
+
 /// Keys and values of many sequences in fixed-size blocks: `[layers, blockCount · blockSize, kvHeads · headDim]`
-/// in Float32. A sequence's positions live in the blocks its block table names; position p sits in slot
+/// elements of `dtype` (float32, or 16-bit to halve what attention reads and double the tokens a memory budget
+/// holds). A sequence's positions live in the blocks its block table names; position p sits in slot
 /// `table[p / blockSize] · blockSize + p % blockSize`. The block tables themselves belong to the scheduler.
 public final class PagedKVCache: @unchecked Sendable {
     public let layers: Int
     public let blockCount: Int
     public let blockSize: Int
     public let kvDim: Int
-    let keys: UnsafeMutablePointer<Float>  // [layers, slots, kvDim]
-    let values: UnsafeMutablePointer<Float>  // [layers, slots, kvDim]
+    public let dtype: KVCacheDType
+    let keys: UnsafeMutableRawPointer  // [layers, slots, kvDim] of dtype
+    let values: UnsafeMutableRawPointer  // [layers, slots, kvDim] of dtype
 
     public var slotCount: Int { blockCount * blockSize }
 
     /// Bytes one token position takes across all layers (keys and values).
-    public static func bytesPerToken(_ config: ModelConfig) -> Int { 2 * config.layerCount * config.kvDim * 4 }
+    public static func bytesPerToken(_ config: ModelConfig, dtype: KVCacheDType) -> Int {
+        2 * config.layerCount * config.kvDim * dtype.bytes
+    }
 
-    public init(config: ModelConfig, blockCount: Int, blockSize: Int) {
+    public init(config: ModelConfig, blockCount: Int, blockSize: Int, dtype: KVCacheDType) {
         layers = config.layerCount
         self.blockCount = blockCount
         self.blockSize = blockSize
+        self.dtype = dtype
         kvDim = config.kvDim
-        let n = layers * blockCount * blockSize * kvDim
-        keys = .allocate(capacity: max(n, 1))
-        values = .allocate(capacity: max(n, 1))
+        let bytes = max(layers * blockCount * blockSize * kvDim * dtype.bytes, 64)
+        keys = .allocate(byteCount: bytes, alignment: 64)
+        values = .allocate(byteCount: bytes, alignment: 64)
         // Touch every page now: the pool is reserved up front (resident memory says what the server holds, and a
         // step never stalls on first-touch page faults).
-        keys.initialize(repeating: 0, count: max(n, 1))
-        values.initialize(repeating: 0, count: max(n, 1))
+        keys.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+        values.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
     }
 
     deinit {
@@ -33,8 +40,22 @@ public final class PagedKVCache: @unchecked Sendable {
         values.deallocate()
     }
 
-    func keys(layer: Int) -> UnsafeMutablePointer<Float> { keys + layer &* slotCount &* kvDim }
-    func values(layer: Int) -> UnsafeMutablePointer<Float> { values + layer &* slotCount &* kvDim }
+    func keys(layer: Int) -> UnsafeMutableRawPointer { keys + layer &* slotCount &* kvDim &* dtype.bytes }
+    func values(layer: Int) -> UnsafeMutableRawPointer { values + layer &* slotCount &* kvDim &* dtype.bytes }
+
+    /// Key and value rows of `slot` in `layer` from float32 rows of kvDim elements.
+    func write(layer: Int, slot: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>) {
+        let offset = (layer &* slotCount &+ slot) &* kvDim &* dtype.bytes
+        dtype.store(key, count: kvDim, into: keys + offset)
+        dtype.store(value, count: kvDim, into: values + offset)
+    }
+
+    /// Element `index` of the key (or value) row of `slot` in `layer`, as a float (for tests and checks).
+    public func element(layer: Int, slot: Int, index: Int, value: Bool = false) -> Float {
+        precondition(layer >= 0 && layer < layers && slot >= 0 && slot < slotCount && index >= 0 && index < kvDim)
+        let base = (value ? values : keys) + (layer &* slotCount &+ slot) &* kvDim &* dtype.bytes
+        return dtype.load(base, index: index)
+    }
 }
 
 /// The KV cache of one sequence (`kiln generate`, the reference tests): one block as long as the sequence may grow.
@@ -45,8 +66,8 @@ public final class KVCache: @unchecked Sendable {
 
     public var capacity: Int { paged.blockSize }
 
-    public init(config: ModelConfig, capacity: Int) {
-        paged = PagedKVCache(config: config, blockCount: 1, blockSize: max(capacity, 1))
+    public init(config: ModelConfig, capacity: Int, dtype: KVCacheDType) {
+        paged = PagedKVCache(config: config, blockCount: 1, blockSize: max(capacity, 1), dtype: dtype)
     }
 
     /// Forgets every position (the memory is reused).

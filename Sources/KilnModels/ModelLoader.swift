@@ -32,7 +32,20 @@ public enum ModelLoader {
                 "this file is stage \(s.stage) of a \(s.stages)-stage pipeline build (layers \(s.firstLayer)..<\(s.endLayer)); serve it with mpirun -np \(s.stages) kiln serve --pipeline-parallel \(s.stages)")
         }
         let (config, weights, owner) = try parts(source)
-        return Transformer(config: config, weights: weights, owner: owner, threads: threads)
+        let transformer = Transformer(config: config, weights: weights, owner: owner, threads: threads)
+        try applyBuildDefaults(source, to: transformer)
+        return transformer
+    }
+
+    /// The KV cache format chosen at build time is an engine's default; callers may still override it.
+    static func applyBuildDefaults(_ source: Source, to transformer: Transformer) throws {
+        guard case .engine(let engine) = source, let name = engine.metadata.limits.kvCacheDType, name != "auto" else {
+            return
+        }
+        guard let dtype = KVCacheDType(rawValue: name) else {
+            throw ModelError(engine.path, "unknown KV cache format \(name) in the engine's limits")
+        }
+        transformer.kvCacheDType = dtype
     }
 
     /// The checkpoint's shape and its weights bound in place (nothing packed yet), with the object that keeps

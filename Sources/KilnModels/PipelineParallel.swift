@@ -96,9 +96,11 @@ extension Transformer {
     public func pipelineStage(
         transport: StageTransport, threads: Int, microBatches: Int? = nil, tensorParallel: ShardTransport? = nil
     ) throws -> Transformer {
-        try Self.pipelineStage(
+        let stage = try Self.pipelineStage(
             config: config, weights: weights, owner: self, transport: transport, threads: threads,
             microBatches: microBatches, precision: precision, tensorParallel: tensorParallel)
+        stage.kvCacheDType = kvCacheDType
+        return stage
     }
 
     static func pipelineStage(
@@ -185,9 +187,11 @@ extension LoadedModel {
                     path, "this file is stage \(s.stage) of \(s.stages); rank \(transport.rank) of \(transport.size) needs its own")
             }
             let (config, weights, owner) = try ModelLoader.parts(source)
-            return try Transformer.pipelineStage(
+            let stage = try Transformer.pipelineStage(
                 config: config, weights: weights, owner: owner, transport: transport, threads: threads,
                 microBatches: microBatches, precision: .fast, tensorParallel: tensorParallel)
+            try ModelLoader.applyBuildDefaults(source, to: stage)
+            return stage
         }
     }
 }

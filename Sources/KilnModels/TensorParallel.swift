@@ -127,7 +127,7 @@ class StepLink: @unchecked Sendable {
         guard transport.rank == 0 else { return }
         var words: [Int64] = [
             Command.run.rawValue, Int64(ObjectIdentifier(cache).hashValue), Int64(cache.blockCount),
-            Int64(cache.blockSize), Int64(batch.count),
+            Int64(cache.blockSize), Int64(batch.count), Int64(KVCacheDType.allCases.firstIndex(of: cache.dtype)!),
         ]
         for chunk in batch {
             words.append(contentsOf: [Int64(chunk.start), Int64(chunk.tokens.count), Int64(chunk.blockTable.count)])
@@ -257,6 +257,7 @@ extension Transformer {
         }
         let shard = Transformer(config: c, weights: w, owner: storage, threads: threads)
         shard.precision = precision
+        shard.kvCacheDType = kvCacheDType
         if layout.gatherAttention || layout.gatherFFN {
             // A whole matrix reads the full input width: size the buffers for it.
             var wide = c
@@ -306,16 +307,19 @@ extension Transformer {
                 try shard.transport.allReduceSum(&one, count: 1)
             case .run:
                 let (key, blockCount, blockSize) = (words[1], Int(words[2]), Int(words[3]))
+                let dtype = KVCacheDType.allCases[Int(words[5])]
                 var cache = caches[key]
-                if cache == nil || cache!.blockCount != blockCount || cache!.blockSize != blockSize {
-                    cache = makePagedCache(blockCount: blockCount, blockSize: blockSize)
+                if cache == nil || cache!.blockCount != blockCount || cache!.blockSize != blockSize
+                    || cache!.dtype != dtype
+                {
+                    cache = makePagedCache(blockCount: blockCount, blockSize: blockSize, dtype: dtype)
                     caches[key] = cache
                     order.removeAll { $0 == key }
                     order.append(key)
                     if order.count > 4 { caches[order.removeFirst()] = nil }
                 }
                 var batch: [BatchChunk] = []
-                var i = 5
+                var i = 6
                 for _ in 0..<Int(words[4]) {
                     let (start, n, blocks) = (Int(words[i]), Int(words[i + 1]), Int(words[i + 2]))
                     i += 3

@@ -39,6 +39,10 @@ public final class Transformer: @unchecked Sendable {
     /// How matrices read their activations: `.fast` quantizes them to 8 bits for the integer kernels (the default);
     /// `.reference` keeps float32 activations, matching transformers within the reference tests' 1e-3 tolerance.
     public var precision: Precision = .fast
+    /// The KV cache format `makeCache`/`makePagedCache` use when none is given; nil follows `precision`: float32
+    /// for `.reference` (everything float32, to match transformers), half precision for `.fast`.
+    public var kvCacheDType: KVCacheDType?
+    public var defaultKVCacheDType: KVCacheDType { kvCacheDType ?? (precision == .reference ? .f32 : .f16) }
     var scratch: Scratch
     /// This rank's part of a tensor-parallel model (TensorParallel.swift); nil when the model runs whole.
     var shard: TensorShard?
@@ -67,12 +71,12 @@ public final class Transformer: @unchecked Sendable {
         scratch = Scratch(config: config, tokens: maxChunk, threads: pool.threadCount)
     }
 
-    public func makeCache(capacity: Int) -> KVCache {
-        KVCache(config: config, capacity: min(capacity, config.contextLength))
+    public func makeCache(capacity: Int, dtype: KVCacheDType? = nil) -> KVCache {
+        KVCache(config: config, capacity: min(capacity, config.contextLength), dtype: dtype ?? defaultKVCacheDType)
     }
 
-    public func makePagedCache(blockCount: Int, blockSize: Int) -> PagedKVCache {
-        PagedKVCache(config: config, blockCount: blockCount, blockSize: blockSize)
+    public func makePagedCache(blockCount: Int, blockSize: Int, dtype: KVCacheDType? = nil) -> PagedKVCache {
+        PagedKVCache(config: config, blockCount: blockCount, blockSize: blockSize, dtype: dtype ?? defaultKVCacheDType)
     }
 
     /// Runs `tokens` through the model after the positions already in `cache`, appends their keys and values, and
@@ -215,13 +219,12 @@ public final class Transformer: @unchecked Sendable {
             Ops.rope(s.q, positions: plan.positions, heads: c.headCount, headDim: c.headDim, table: rope, style: c.ropeStyle)
             Ops.rope(s.k, positions: plan.positions, heads: c.kvHeadCount, headDim: c.headDim, table: rope, style: c.ropeStyle)
             // cache[slot of each row] = k, v
-            let kc = cache.keys(layer: l)
-            let vc = cache.values(layer: l)
             for (t, slot) in plan.slots.enumerated() {
-                (kc + slot * c.kvDim).update(from: s.k + t * c.kvDim, count: c.kvDim)
-                (vc + slot * c.kvDim).update(from: s.v + t * c.kvDim, count: c.kvDim)
+                cache.write(layer: l, slot: slot, key: s.k + t * c.kvDim, value: s.v + t * c.kvDim)
             }
-            attention(plan, batch: batch, cache: cache, keys: kc, values: vc, window: sliding ? c.slidingWindow : nil)
+            attention(
+                plan, batch: batch, cache: cache, keys: cache.keys(layer: l), values: cache.values(layer: l),
+                window: sliding ? c.slidingWindow : nil)
             rowParallelLinear(w.wo, s.attn, k: c.qDim, tokens: T, into: s.proj, q8: q8, attention: true)
             if let post = w.postAttentionNorm {
                 Ops.rmsNorm(s.proj, post, into: s.proj, tokens: T, dim: d, eps: c.rmsEpsilon)
@@ -242,9 +245,10 @@ public final class Transformer: @unchecked Sendable {
     /// o [T, heads·hd]: each (row, head) pair attends over its sequence's visible window through the block table;
     /// pairs are split across threads.
     private func attention(
-        _ plan: RowPlan, batch: [BatchChunk], cache: PagedKVCache, keys: UnsafePointer<Float>,
-        values: UnsafePointer<Float>, window: Int?
+        _ plan: RowPlan, batch: [BatchChunk], cache: PagedKVCache, keys: UnsafeMutableRawPointer,
+        values: UnsafeMutableRawPointer, window: Int?
     ) {
+        let dtype = cache.dtype
         let c = config
         let s = scratch
         let group = c.headCount / c.kvHeadCount
@@ -260,12 +264,12 @@ public final class Transformer: @unchecked Sendable {
                     let kv = pair % c.kvHeadCount
                     let pos = plan.positions[t]
                     let first = window.map { max(0, pos - $0 + 1) } ?? 0
-                    let kvOffset = kv * c.headDim
+                    let kvOffset = kv * c.headDim * dtype.bytes
                     let head = t * c.qDim + kv * group * c.headDim
                     batch[plan.chunks[t]].blockTable.withUnsafeBufferPointer { table in
                         Attention.attendGroupPaged(
                             queries: s.q + head, heads: group, keys: keys + kvOffset, values: values + kvOffset,
-                            stride: c.kvDim, blockTable: table.baseAddress!, blockSize: cache.blockSize, first: first,
+                            dtype: dtype, stride: c.kvDim, blockTable: table.baseAddress!, blockSize: cache.blockSize, first: first,
                             count: pos + 1 - first, headDim: c.headDim, scale: c.attentionScale, scores: scores,
                             out: s.attn + head)
                     }
@@ -280,11 +284,11 @@ public final class Transformer: @unchecked Sendable {
                 let h = pair % c.headCount
                 let pos = plan.positions[t]
                 let first = window.map { max(0, pos - $0 + 1) } ?? 0
-                let kvOffset = (h / group) * c.headDim
+                let kvOffset = (h / group) * c.headDim * dtype.bytes
                 batch[plan.chunks[t]].blockTable.withUnsafeBufferPointer { table in
                     Attention.attendPaged(
                         query: s.q + t * c.qDim + h * c.headDim, keys: keys + kvOffset, values: values + kvOffset,
-                        stride: c.kvDim, blockTable: table.baseAddress!, blockSize: cache.blockSize, first: first,
+                        dtype: dtype, stride: c.kvDim, blockTable: table.baseAddress!, blockSize: cache.blockSize, first: first,
                         count: pos + 1 - first, headDim: c.headDim, scale: c.attentionScale, scores: scores,
                         out: s.attn + t * c.qDim + h * c.headDim)
                 }

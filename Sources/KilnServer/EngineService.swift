@@ -51,7 +51,8 @@ public struct EngineService: Service {
                     do {
                         var model = try load(resolve(path), threads)
                         if let prepare { model = try prepare(model) }
-                        let perToken = PagedKVCache.bytesPerToken(model.transformer.config)
+                        let perToken = PagedKVCache.bytesPerToken(
+                            model.transformer.config, dtype: config.kvCacheDType(for: model.transformer))
                         if let kvTokens {
                             let (bytes, overflow) = kvTokens.multipliedReportingOverflow(by: perToken)
                             config.kvCacheBytes = overflow ? .max : bytes

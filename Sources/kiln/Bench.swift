@@ -40,6 +40,9 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Activation precision: fast (8-bit, integer kernels) or reference (float32).")
     var precision: String = "fast"
 
+    @Option(name: .customLong("kv-cache-dtype"), help: ArgumentHelp(stringLiteral: KVCacheOption.help))
+    var kvCacheDType: String?
+
     @Option(
         help: """
             With --concurrency: also run each level with every stream constrained to this regex (it should never \
@@ -61,6 +64,7 @@ struct Bench: AsyncParsableCommand {
         guard threads >= 1, threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
         guard repetitions >= 1 else { throw ValidationError("-r must be ≥ 1") }
         guard Precision(rawValue: precision) != nil else { throw ValidationError("--precision is fast or reference") }
+        _ = try KVCacheOption.parse(kvCacheDType)
     }
 
     struct Measurement {
@@ -99,6 +103,7 @@ struct Bench: AsyncParsableCommand {
         let results = try await EngineBench.run(
             model: loaded, levels: levels, promptTokens: max(prompt, 1), generateTokens: max(gen, 1),
             kvCacheBytes: 1 << 30, precision: Precision(rawValue: precision)!,
+            kvCacheDType: try KVCacheOption.parse(kvCacheDType),
             constraint: constraintRegex.map { .regex($0) }, repetitions: constraintRegex == nil ? 1 : repetitions)
         if json {
             let encoder = JSONEncoder()
@@ -166,6 +171,7 @@ struct Bench: AsyncParsableCommand {
             try ModelLoader.transformer(ModelLoader.open(model), threads: threads)
         }
         transformer.precision = Precision(rawValue: precision)!
+        if let dtype = try KVCacheOption.parse(kvCacheDType) { transformer.kvCacheDType = dtype }
         let config = transformer.config
         guard prompt + gen <= config.contextLength else {
             printError("error: -p \(prompt) + -n \(gen) exceeds the model's context of \(config.contextLength) tokens")

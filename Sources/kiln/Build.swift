@@ -44,7 +44,9 @@ struct BuildCommand: ParsableCommand {
     @Option(help: "Default --max-batch-prefill-tokens (tokens per step) for kiln serve.")
     var maxNumTokens: Int?
 
-    @Option(name: .customLong("kv-cache-dtype"), help: "KV cache format: f32 (the only one so far).")
+    @Option(
+        name: .customLong("kv-cache-dtype"),
+        help: "KV cache format kiln serve/generate use by default: f32, f16, bf16 or auto (f16 on the fast path).")
     var kvCacheDType: String?
 
     @Flag(help: "Store Q, K, V and gate, up as separate matrices.")
@@ -73,9 +75,7 @@ struct BuildCommand: ParsableCommand {
         guard WeightsOption(rawValue: weights) != nil else {
             throw ValidationError("--weights must be one of \(WeightsOption.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        if let kv = kvCacheDType, kv != "f32", kv != "auto" {
-            throw ValidationError("--kv-cache-dtype \(kv) is not supported (the KV cache is float32)")
-        }
+        _ = try KVCacheOption.parse(kvCacheDType)
         for (name, v) in [
             ("--max-batch-size", maxBatchSize), ("--max-input-tokens", maxInputTokens),
             ("--max-total-tokens", maxTotalTokens), ("--max-num-tokens", maxNumTokens),
@@ -94,7 +94,7 @@ struct BuildCommand: ParsableCommand {
             weights: WeightsOption(rawValue: weights) ?? .keep, groupSize: groupSize,
             limits: EngineLimits(
                 maxBatchSize: maxBatchSize, maxInputTokens: maxInputTokens, maxTotalTokens: maxTotalTokens,
-                maxNumTokens: maxNumTokens, kvCacheDType: kvCacheDType.map { $0 == "auto" ? "f32" : $0 }),
+                maxNumTokens: maxNumTokens, kvCacheDType: (try? KVCacheOption.parse(kvCacheDType))?.rawValue),
             fuse: !noFuse, fold: !noFold)
         options.pipelineStages = pipelineStages
         return options

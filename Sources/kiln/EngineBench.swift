@@ -1,5 +1,6 @@
 import Foundation
 import KilnEngine
+import KilnKernels
 import KilnModels
 import KilnSampling
 
@@ -22,14 +23,15 @@ struct EngineBenchResult: Codable {
 enum EngineBench {
     static func run(
         model: LoadedModel, levels: [Int], promptTokens: Int, generateTokens: Int, kvCacheBytes: Int,
-        precision: Precision, constraint: ConstraintSpec? = nil, repetitions: Int = 1
+        precision: Precision, kvCacheDType: KVCacheDType? = nil, constraint: ConstraintSpec? = nil,
+        repetitions: Int = 1
     ) async throws -> [EngineBenchResult] {
         let maxLevel = levels.max() ?? 1
         let engine = try Engine(
             model: model,
             config: EngineConfig(
                 maxBatchSize: max(maxLevel, 1), maxBatchTokens: max(256, maxLevel), kvCacheBytes: kvCacheBytes,
-                prefixCaching: false, precision: precision))
+                prefixCaching: false, precision: precision, kvCacheDType: kvCacheDType))
         defer { Task { await engine.shutdown(drain: false) } }
         let parameters = try SamplingRequest(ignoreEOS: true, maxNewTokens: generateTokens).validate()
         let vocabulary = Int32(model.transformer.config.vocabularySize)

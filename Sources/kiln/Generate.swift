@@ -51,9 +51,13 @@ struct Generate: ParsableCommand {
     @Option(name: .shortAndLong, help: "Compute threads (default: the machine's cores).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    @Option(name: .customLong("kv-cache-dtype"), help: ArgumentHelp(stringLiteral: KVCacheOption.help))
+    var kvCacheDType: String?
+
     func validate() throws {
         guard maxNewTokens >= 0 else { throw ValidationError("--max-new-tokens must be ≥ 0") }
         guard threads >= 1, threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
+        _ = try KVCacheOption.parse(kvCacheDType)
         let constraints = [jsonSchema != nil, regex != nil, grammar != nil, json].filter { $0 }.count
         guard constraints <= 1 else {
             throw ValidationError("give at most one of --json-schema, --regex, --grammar, --json")
@@ -97,7 +101,8 @@ struct Generate: ParsableCommand {
             )
             throw ExitCode(1)
         }
-        let cache = transformer.makeCache(capacity: promptIDs.count + maxNewTokens)
+        let cache = transformer.makeCache(
+            capacity: promptIDs.count + maxNewTokens, dtype: try KVCacheOption.parse(kvCacheDType))
         var sampler = try reportingErrors { Sampler(parameters: try samplingParameters(), promptTokens: promptIDs) }
         var detokenizer = StreamingDetokenizer(tokenizer: tokenizer, skipSpecialTokens: true)
         let stdout = FileHandle.standardOutput

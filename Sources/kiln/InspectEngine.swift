@@ -21,7 +21,7 @@ enum InspectEngine {
         }
         let l = m.limits
         Swift.print(
-            "limits: max-batch-size=\(l.maxBatchSize.map(String.init) ?? "-") max-input-tokens=\(l.maxInputTokens.map(String.init) ?? "-") max-total-tokens=\(l.maxTotalTokens.map(String.init) ?? "-") max-num-tokens=\(l.maxNumTokens.map(String.init) ?? "-") kv-cache-dtype=\(l.kvCacheDType ?? "f32")")
+            "limits: max-batch-size=\(l.maxBatchSize.map(String.init) ?? "-") max-input-tokens=\(l.maxInputTokens.map(String.init) ?? "-") max-total-tokens=\(l.maxTotalTokens.map(String.init) ?? "-") max-num-tokens=\(l.maxNumTokens.map(String.init) ?? "-") kv-cache-dtype=\(l.kvCacheDType ?? "auto")")
         let p = m.plan
         Swift.print(
             "plan: weights=\(p.weights)\(p.groupSize.map { " group-size=\($0)" } ?? "") fused=\(p.fused.count) packed-layout=\(p.packedLayout) required-cpu=[\(p.requiredCPUFeatures.joined(separator: ","))] optional-cpu=[\(p.optionalCPUFeatures.joined(separator: ","))]")

@@ -29,11 +29,15 @@ struct Perplexity: ParsableCommand {
     @Option(name: .shortAndLong, help: "Compute threads (default: the machine's cores).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    @Option(name: .customLong("kv-cache-dtype"), help: ArgumentHelp(stringLiteral: KVCacheOption.help))
+    var kvCacheDType: String?
+
     func validate() throws {
         guard KilnModels.Precision(rawValue: precision) != nil else {
             throw ValidationError("--precision must be fast or reference")
         }
         guard context >= 2 else { throw ValidationError("--context must be at least 2") }
+        _ = try KVCacheOption.parse(kvCacheDType)
     }
 
     func run() throws {
@@ -43,6 +47,7 @@ struct Perplexity: ParsableCommand {
         }
         let loaded = try reportingErrors { try LoadedModel.load(model, threads: threads) }
         loaded.transformer.precision = KilnModels.Precision(rawValue: precision) ?? .fast
+        if let dtype = try KVCacheOption.parse(kvCacheDType) { loaded.transformer.kvCacheDType = dtype }
         var tokens = loaded.tokenizer.encode(String(decoding: data, as: UTF8.self), addSpecialTokens: false, parseSpecial: false)
         if let chunks { tokens = Array(tokens.prefix(max(chunks, 1) * context)) }
         printError("perplexity: \(tokens.count) tokens, \(tokens.count / context) chunks of \(context)")

@@ -98,6 +98,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Activation precision: fast (8-bit, integer kernels; the default) or reference (float32, slower).")
     var precision: String = "fast"
 
+    @Option(name: .customLong("kv-cache-dtype"), help: ArgumentHelp(stringLiteral: KVCacheOption.help))
+    var kvCacheDType: String?
+
     @Option(help: "max-utilization (admit eagerly, preempt when full) or guaranteed-no-evict (reserve each request's full budget).")
     var capacityPolicy: String = "max-utilization"
 
@@ -153,6 +156,7 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--capacity-policy must be max-utilization or guaranteed-no-evict")
         }
         guard Precision(rawValue: precision) != nil else { throw ValidationError("--precision is fast or reference") }
+        _ = try KVCacheOption.parse(kvCacheDType)
         for (name, value) in [
             ("--max-concurrent-requests", maxConcurrentRequests), ("--max-best-of", maxBestOf),
             ("--max-batch-size", maxBatchSize), ("--max-batch-prefill-tokens", maxBatchPrefillTokens),
@@ -218,7 +222,7 @@ struct Serve: AsyncParsableCommand {
             maxBatchTokens: maxBatchPrefillTokens ?? Self.envInt("MAX_BATCH_PREFILL_TOKENS") ?? built?.maxNumTokens ?? 512,
             kvCacheBytes: try Self.bytes(kvCacheMemory),
             policy: capacityPolicy == "guaranteed-no-evict" ? .guaranteedNoEvict : .maxUtilization,
-            precision: Precision(rawValue: precision) ?? .fast)
+            precision: Precision(rawValue: precision) ?? .fast, kvCacheDType: try KVCacheOption.parse(kvCacheDType))
         let state = ServerState(config: config, logger: logger)
         let resolve: @Sendable (String) -> String = { path in EngineCache.resolve(path) { logger.info("\($0)") } }
         var engineService = EngineService(

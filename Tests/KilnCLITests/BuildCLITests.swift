@@ -8,7 +8,9 @@ extension BadInputTests {
         guard let real = realSmolLM2() else { return }
         let output = scratchFile("cli.kiln")
         defer { try? FileManager.default.removeItem(atPath: output) }
-        let build = try kiln(["build", "-m", real, "-o", output, "--max-input-tokens", "100", "--max-batch-size", "4"])
+        let build = try kiln([
+            "build", "-m", real, "-o", output, "--max-input-tokens", "100", "--max-batch-size", "4", "--kv-cache-dtype", "f32",
+        ])
         #expect(build.status == 0, "\(build.stderr)")
         #expect(build.stderr.contains("built \(output)") && build.stderr.contains("fused"), "\(build.stderr)")
         let inspect = try kiln(["inspect", output, "--verify"])
@@ -16,6 +18,16 @@ extension BadInputTests {
         #expect(inspect.stdout.contains("max-batch-size=4 max-input-tokens=100"), "\(inspect.stdout)")
         #expect(inspect.stdout.contains("blk.0.attn_qkv.weight = blk.0.attn_q.weight[576] + blk.0.attn_k.weight[192]"))
         #expect(inspect.stdout.contains("verify: OK"))
+        #expect(inspect.stdout.contains("kv-cache-dtype=f32"), "\(inspect.stdout)")
+
+        // The recorded KV format is serve's default (not the fast path's f16): 64 MiB holds as many tokens as 4 bytes
+        // per element allow.
+        let port = 20_000 + Int(getpid() % 20_000)
+        let served = try kiln(
+            ["serve", "--model", output, "--hostname", "127.0.0.1", "--port", "\(port)", "--max-total-tokens", "4000",
+             "--kv-cache-memory", "64MiB"])
+        let blocks = (64 << 20) / (2 * Self.smolBytesPerToken * 16)  // smolBytesPerToken counts 16-bit elements
+        #expect(served.status != 0 && served.stderr.contains("the largest value that fits is \(blocks * 16)"), "\(served.stderr)")
 
         // The engine carries its source's chat template: the same prompt renders from either.
         let messages = scratchFile("messages.json")

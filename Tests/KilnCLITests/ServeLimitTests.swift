@@ -2,10 +2,10 @@ import Foundation
 import Testing
 
 /// `kiln serve` limits that do not fit memory: the server refuses to start, naming the flag and the largest value
-/// that fits, computed here from SmolLM2's config.json (30 layers, 3 KV heads of 64: 2·30·192·4 = 46,080 bytes of
-/// float32 KV cache per token) and the engine's 16-token KV blocks.
+/// that fits, computed here from SmolLM2's config.json (30 layers, 3 KV heads of 64: 2·30·192·2 = 23,040 bytes of
+/// the default half-precision KV cache per token, twice that in float32) and the engine's 16-token KV blocks.
 extension BadInputTests {
-    static let smolBytesPerToken = 2 * 30 * 3 * 64 * 4
+    static let smolBytesPerToken = 2 * 30 * 3 * 64 * 2
 
     func serve(_ extra: [String], cache: String) throws -> Run {
         guard let real = realSmolLM2() else { throw CancellationError() }
@@ -19,11 +19,15 @@ extension BadInputTests {
         guard realSmolLM2() != nil else { return }
         let cache = scratchFile("serve-cache")
         defer { try? FileManager.default.removeItem(atPath: cache) }
-        let run = try serve(["--max-total-tokens", "4000", "--kv-cache-memory", "64MiB"], cache: cache)
-        #expect(run.status != 0 && !run.crashed, "\(run.stderr)")
-        let blocks = (64 << 20) / (Self.smolBytesPerToken * 16)
-        #expect(run.stderr.contains("--max-total-tokens (MAX_TOTAL_TOKENS) 4000 does not fit"), "\(run.stderr)")
-        #expect(run.stderr.contains("the largest value that fits is \(blocks * 16)"), "\(run.stderr)")
+        for (dtype, bytes) in [(nil, Self.smolBytesPerToken), ("f32", Self.smolBytesPerToken * 2)] {
+            let run = try serve(
+                ["--max-total-tokens", "4000", "--kv-cache-memory", "64MiB"] + (dtype.map { ["--kv-cache-dtype", $0] } ?? []),
+                cache: cache)
+            #expect(run.status != 0 && !run.crashed, "\(run.stderr)")
+            let blocks = (64 << 20) / (bytes * 16)
+            #expect(run.stderr.contains("--max-total-tokens (MAX_TOTAL_TOKENS) 4000 does not fit"), "\(run.stderr)")
+            #expect(run.stderr.contains("the largest value that fits is \(blocks * 16)"), "\(dtype ?? "default"): \(run.stderr)")
+        }
     }
 
     @Test func serveKVCacheBeyondMemory() throws {

@@ -1,3 +1,4 @@
+import KilnKernels
 import KilnModels
 import KilnSampling
 import Testing
@@ -22,13 +23,20 @@ import Testing
         return (0..<count).map { _ in Int32(truncatingIfNeeded: rng.next() % UInt64(vocab)) }
     }
 
-    @Test(arguments: checkpoints)
-    func logitsDoNotDependOnBatchChunkingOrThreads(path relative: String) throws {
+    /// Every checkpoint with the fast path's default (half-precision) KV cache, and SmolLM2 with the other formats.
+    static let cases: [(String, KVCacheDType?)] =
+        checkpoints.map { ($0, nil) } + [(checkpoints[0], .bf16), (checkpoints[0], .f32)]
+
+    @Test(arguments: cases)
+    func logitsDoNotDependOnBatchChunkingOrThreads(path relative: String, kv: KVCacheDType?) throws {
         guard let path = modelPath(relative) else { return }
         let file = try ModelLoader.open(path)
         let one = try ModelLoader.transformer(file, threads: 1)
         let two = try ModelLoader.transformer(file, threads: 2)
-        for model in [one, two] { model.precision = .fast }
+        for model in [one, two] {
+            model.precision = .fast
+            model.kvCacheDType = kv
+        }
         let vocab = one.config.vocabularySize
         let prompt = Self.tokens(Self.length, vocab: vocab, seed: 7)
 
@@ -37,10 +45,10 @@ import Testing
         for (name, model) in [("1 thread", one), ("2 threads", two)] {
             for sizes in [[1], [Self.length], [3], [5]] where !(model === one && sizes == [1]) {
                 let got = try Self.chunked(model, prompt, sizes: sizes)
-                #expect(Self.firstMismatch(got, expected, vocab: vocab) == nil, "\(relative), \(name), chunks \(sizes): row \(Self.firstMismatch(got, expected, vocab: vocab) ?? -1) differs")
+                #expect(Self.firstMismatch(got, expected, vocab: vocab) == nil, "\(relative) \(kv?.rawValue ?? "default") KV, \(name), chunks \(sizes): row \(Self.firstMismatch(got, expected, vocab: vocab) ?? -1) differs")
             }
             let batched = try Self.ragged(model, prompt)
-            #expect(Self.firstMismatch(batched, expected, vocab: vocab) == nil, "\(relative), \(name), ragged batch: row \(Self.firstMismatch(batched, expected, vocab: vocab) ?? -1) differs")
+            #expect(Self.firstMismatch(batched, expected, vocab: vocab) == nil, "\(relative) \(kv?.rawValue ?? "default") KV, \(name), ragged batch: row \(Self.firstMismatch(batched, expected, vocab: vocab) ?? -1) differs")
         }
     }
 
