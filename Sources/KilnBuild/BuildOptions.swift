@@ -30,17 +30,24 @@ public struct BuildOptions: Sendable, Equatable {
     public var fuse: Bool
     /// Fold constants into stored tensors where exact (`Folding`): the attention scale, Gemma's (1 + w) norms.
     public var fold: Bool
+    /// The text whose activations calibrate the rounding of 4-bit weights (`GPTQ`; q4_0 and int4 only); nil rounds
+    /// each group on its own (`Quantize`). `kiln build` passes `CalibrationText.builtIn` unless told otherwise.
+    public var calibration: CalibrationText?
 
     public init(
         weights: WeightsOption = .keep, groupSize: Int = 32, limits: EngineLimits = .init(), fuse: Bool = true,
-        fold: Bool = true
+        fold: Bool = true, calibration: CalibrationText? = nil
     ) {
         self.weights = weights
         self.groupSize = groupSize
         self.limits = limits
         self.fuse = fuse
         self.fold = fold
+        self.calibration = calibration
     }
+
+    /// Whether the build runs the calibration: a text was given and the weights are 4-bit.
+    public var calibrates: Bool { calibration != nil && (weights == .q4_0 || weights == .int4) }
 
     /// int8 and int4 take 32, 64 or 128 values per group; the ggml formats (q8_0, q4_0) are defined per 32.
     public func validate() throws(BuildError) {
@@ -78,6 +85,7 @@ public struct BuildOptions: Sendable, Equatable {
         var key = "\(weights.rawValue)-g\(groupSize)"
         if !fuse { key += "-nofuse" }
         if !fold { key += "-nofold" }
+        if calibrates, let calibration { key += "-gptq" + calibration.checksum.prefix(8) }
         return key
     }
 }

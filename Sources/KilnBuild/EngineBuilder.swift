@@ -44,7 +44,16 @@ public enum EngineBuilder {
         let pool = ThreadPool(threads: threads)
         var folds = FoldPlan(config: config, tensors: tensors, options: options)
         let units = plan(tensors, config: config, options: options, floatVectors: folds.floatVectors)
-        try folds.resolve(units, pool: pool)
+        // Calibration: the source model runs over the text first (its own threads; this pool waits meanwhile).
+        var calibration: CalibrationFactors?
+        if options.calibrates, let text = options.calibration {
+            progress(Progress(done: 0, total: 1, tensor: "calibrating on \(text.name)"))
+            calibration = CalibrationFactors(try CalibrationStatistics.collect(source: path, text: text, threads: threads))
+        }
+        func materialize(_ unit: BuildUnit) throws -> UnitBytes {
+            try unit.materialize(pool: pool, factor: try calibration?.factor(for: unit, pool: pool))
+        }
+        try folds.resolve(units, materialize: materialize)
         let total = units.reduce(0) { $0 + $1.estimatedBytes }
 
         let writer = try EngineFileWriter(path: output, sourceSections: try sourceSections(source))
@@ -54,7 +63,7 @@ public enum EngineBuilder {
             let hasOutput = tensors.contains { $0.name == "output.weight" }
             for unit in units {
                 progress(Progress(done: done, total: total, tensor: unit.name))
-                let data = folds.apply(unit, try unit.materialize(pool: pool))
+                let data = folds.apply(unit, try materialize(unit))
                 let (offset, hash) = try writer.appendTensor(data.bytes)
                 var packed: EnginePackedCopy?
                 let packRow = unit.shape.count == 2 ? PackedMatrix.packedRowBytes(type: unit.type, k: unit.shape[1]) : 0
@@ -91,7 +100,7 @@ public enum EngineBuilder {
                     requiredCPUFeatures: [], optionalCPUFeatures: ["avx512f", "avx512bw", "avx512vnni"],
                     packedLayout: packedLayout,
                     notes: (quantizationNotes(options, units: units) ?? []) + (folds.skipped.map { [$0] } ?? []),
-                    folds: folds.records),
+                    folds: folds.records, calibration: calibration.map { $0.statistics.record(damping: $0.damping) }),
                 tensors: entries)
             try writer.finish(metadata: metadata)
             let bytes = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
@@ -127,6 +136,12 @@ public enum EngineBuilder {
                     + "the precision of group \(options.groupSize); a row's last group is shorter when the row is not whole groups"
             }
             notes.append(line)
+        }
+        if options.calibrates {
+            notes.append(
+                "4-bit matrices of the layers rounded by GPTQ (column by column, the rounding error fed forward through "
+                    + "the calibration text's input statistics); each group's scale\(options.weights == .int4 ? " and offset" : "") "
+                    + "chosen as above from its updated weights")
         }
         if options.weights != .q8_0, options.weights != .int8, types.contains(.q8_0) {
             notes.append("embeddings and output: Q8_0 per 32 values")
