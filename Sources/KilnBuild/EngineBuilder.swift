@@ -141,7 +141,8 @@ public enum EngineBuilder {
             notes.append(
                 "4-bit matrices of the layers rounded by GPTQ (column by column, the rounding error fed forward through "
                     + "the calibration text's input statistics); each group's scale\(options.weights == .int4 ? " and offset" : "") "
-                    + "chosen as above from its updated weights")
+                    + "chosen as above from its updated weights, each squared error weighted by the mean squared input "
+                    + "its weight multiplies")
         }
         if options.weights != .q8_0, options.weights != .int8, types.contains(.q8_0) {
             notes.append("embeddings and output: Q8_0 per 32 values")

@@ -10,8 +10,11 @@ import KilnTensors
 /// given the columns already fixed (the optimal-brain-surgeon update): with U the upper Cholesky factor of H⁻¹
 /// (H⁻¹ = UᵀU), after column i, w[j] −= (w[i] − q[i]) / U[i,i] · U[i,j] for every j > i. A group's scale (and
 /// offset) is chosen when its first column comes up, from the group's updated weights, by the same choice as
-/// without calibration (`Quantize.q4_0Scale`, `Quantize.q4_1Parameters`). Rows are independent given U: they are
-/// split across threads, several at a time so that each row of U is read once per tile of rows.
+/// without calibration (`Quantize.q4_0Scale`, `Quantize.q4_1Parameters`) except that each value's squared error is
+/// weighted by H's (damped) diagonal, the input energy its weight multiplies (as llama.cpp's importance matrix
+/// weighs its scale searches): on SmolLM2 this took q4_0 from +15.4 % to +9.0 % over float32 (unweighted per-value
+/// errors had measured worse without calibration, where nothing says which inputs matter). Rows are independent
+/// given U: they are split across threads, several at a time so that each row of U is read once per tile of rows.
 ///
 /// - H is damped, H + λ·mean(diag H)·I with λ = 0.01, so that it is safely positive definite; an input that was
 ///   always zero (diagonal 0) gets a unit diagonal and so passes no error on.
@@ -26,6 +29,8 @@ public enum GPTQ {
     public struct Factor: Sendable {
         public let n: Int
         let u: [Double]
+        /// The damped diagonal of H: how much each column's error weighs, for the groups' grid choice.
+        let importance: [Float]
     }
 
     public struct FactorError: Error, CustomStringConvertible {
@@ -60,7 +65,7 @@ public enum GPTQ {
                 for i in 0..<n {
                     for j in i..<n { u[i * n + j] = m[(n - 1 - i) * n + (n - 1 - j)] }
                 }
-                return Factor(n: n, u: u)
+                return Factor(n: n, u: u, importance: (0..<n).map { Float(diagonal[$0] + lambda * mean) })
             }
             lambda *= 10
         }
@@ -170,15 +175,18 @@ public enum GPTQ {
         let rowBytes = type.byteCount(elements: n)!
         let tiles = (rows + tileRows - 1) / tileRows
         factor.u.withUnsafeBufferPointer { u in
+            factor.importance.withUnsafeBufferPointer { importance in
             let work = { (range: Range<Int>) in
                 for tile in range {
                     let r0 = tile * tileRows
                     quantizeTile(
-                        w + r0 * n, rows: min(tileRows, rows - r0), n: n, u: u.baseAddress!, type: type, group: group,
+                        w + r0 * n, rows: min(tileRows, rows - r0), n: n, u: u.baseAddress!,
+                        importance: importance.baseAddress!, type: type, group: group,
                         out: out + r0 * rowBytes, rowBytes: rowBytes)
                 }
             }
             if let pool { pool.parallelChunks(tiles) { range, _ in work(range) } } else { work(0..<tiles) }
+            }
         }
     }
 
@@ -189,8 +197,8 @@ public enum GPTQ {
     }
 
     static func quantizeTile(
-        _ w: UnsafePointer<Float>, rows: Int, n: Int, u: UnsafePointer<Double>, type: DType, group: Int,
-        out: UnsafeMutableRawPointer, rowBytes: Int
+        _ w: UnsafePointer<Float>, rows: Int, n: Int, u: UnsafePointer<Double>, importance: UnsafePointer<Float>,
+        type: DType, group: Int, out: UnsafeMutableRawPointer, rowBytes: Int
     ) {
         let symmetric = type == .q4_0
         let tile = UnsafeMutablePointer<Double>.allocate(capacity: rows * n)  // [rows, n] updated weights
@@ -211,10 +219,11 @@ public enum GPTQ {
                 let count = min(group, n - i)
                 for r in 0..<rows {
                     for c in 0..<count { values[c] = Float(tile[r * n + i + c]) }
+                    let weights = importance + i
                     if symmetric {
-                        grids[r * groups + g] = Grid(d: Double(Quantize.q4_0Scale(values)), m: 0)
+                        grids[r * groups + g] = Grid(d: Double(Quantize.q4_0Scale(values, importance: weights)), m: 0)
                     } else {
-                        let (d, m) = Quantize.q4_1Parameters(values, count)
+                        let (d, m) = Quantize.q4_1Parameters(values, count, importance: weights)
                         grids[r * groups + g] = Grid(d: Double(d), m: Double(m))
                     }
                 }

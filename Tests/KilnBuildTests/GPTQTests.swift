@@ -4,7 +4,8 @@ import KilnTensors
 import Testing
 
 /// GPTQ against a plain Float64 implementation written here from the paper's algorithm (H⁻¹ by Gauss-Jordan, its
-/// upper Cholesky factor, the row's columns updated one at a time), on small random problems with correlated inputs,
+/// upper Cholesky factor, the row's columns updated one at a time, each group's grid chosen by `Quantize.row` from
+/// the updated weights with H's damped diagonal as importance), on small random problems with correlated inputs,
 /// one input that is always zero, rows that are not whole tiles, and groups that are not whole rows.
 @Suite struct GPTQTests {
     struct Random {
@@ -38,12 +39,14 @@ import Testing
         return (0..<(rows * n)).map { i in Float(random.next() * (i % 37 == 0 ? 0.4 : 0.1)) }
     }
 
-    /// U with H⁻¹ = UᵀU, U upper, for the damped H (λ·mean diag, a zero diagonal taken as 1), all in Float64.
-    static func referenceFactor(_ hf: [Float], n: Int, damping: Double) -> [[Double]] {
+    /// U with H⁻¹ = UᵀU, U upper, for the damped H (λ·mean diag, a zero diagonal taken as 1), all in Float64, and
+    /// the damped diagonal (each column's weight in the groups' grid choice).
+    static func referenceFactor(_ hf: [Float], n: Int, damping: Double) -> (u: [[Double]], importance: [Float]) {
         var h = (0..<n).map { i in (0..<n).map { j in Double(hf[i * n + j]) } }
         for i in 0..<n where h[i][i] <= 0 { h[i][i] = 1 }
         let mean = (0..<n).map { h[$0][$0] }.reduce(0, +) / Double(n)
         for i in 0..<n { h[i][i] += damping * mean }
+        let importance = (0..<n).map { Float(h[$0][$0]) }
         // Gauss-Jordan with partial pivoting.
         var a = h
         var inv = (0..<n).map { i in (0..<n).map { j in i == j ? 1.0 : 0.0 } }
@@ -73,15 +76,19 @@ import Testing
                 l[i][j] = i == j ? s.squareRoot() : s / l[j][j]
             }
         }
-        return (0..<n).map { i in (0..<n).map { j in l[j][i] } }
+        return ((0..<n).map { i in (0..<n).map { j in l[j][i] } }, importance)
     }
 
-    /// A group's (scale, offset) as `Quantize.row` stores them for these values (the choice without calibration).
-    static func grid(_ values: [Float], _ type: DType) -> (d: Double, m: Double) {
+    /// A group's (scale, offset) as `Quantize.row` stores them for these values, their errors weighted by
+    /// `importance`.
+    static func grid(_ values: [Float], _ type: DType, importance: ArraySlice<Float>) -> (d: Double, m: Double) {
         var bytes = [UInt8](repeating: 0, count: type.byteCount(elements: values.count)!)
+        let weights = Array(importance)
         values.withUnsafeBufferPointer { v in
             bytes.withUnsafeMutableBytes {
-                Quantize.row(v.baseAddress!, count: values.count, as: type, into: $0.baseAddress!, groupSize: values.count)
+                Quantize.row(
+                    v.baseAddress!, count: values.count, as: type, into: $0.baseAddress!, groupSize: values.count,
+                    importance: weights)
             }
         }
         func half(_ at: Int) -> Double { Double(Float(Float16(bitPattern: UInt16(bytes[at]) | UInt16(bytes[at + 1]) << 8))) }
@@ -90,14 +97,17 @@ import Testing
 
     /// The reference's stored nibbles [rows, n].
     static func referenceLevels(
-        _ w: [Float], rows: Int, n: Int, u: [[Double]], type: DType, group: Int
+        _ w: [Float], rows: Int, n: Int, u: [[Double]], importance: [Float], type: DType, group: Int
     ) -> [UInt8] {
         var levels = [UInt8](repeating: 0, count: rows * n)
         for r in 0..<rows {
             var row = (0..<n).map { Double(w[r * n + $0]) }
             var g = (d: 0.0, m: 0.0)
             for i in 0..<n {
-                if i % group == 0 { g = grid(row[i..<min(i + group, n)].map(Float.init), type) }
+                if i % group == 0 {
+                    let end = min(i + group, n)
+                    g = grid(row[i..<end].map(Float.init), type, importance: importance[i..<end])
+                }
                 let level: Double
                 let q: Double
                 if type == .q4_0 {
@@ -172,8 +182,8 @@ import Testing
                     into: $0.baseAddress!)
             }
         }
-        let u = Self.referenceFactor(h, n: n, damping: GPTQ.defaultDamping)
-        let expected = Self.referenceLevels(w, rows: rows, n: n, u: u, type: type, group: group)
+        let (u, importance) = Self.referenceFactor(h, n: n, damping: GPTQ.defaultDamping)
+        let expected = Self.referenceLevels(w, rows: rows, n: n, u: u, importance: importance, type: type, group: group)
         let got = Self.nibbles(bytes, rows: rows, n: n, type: type)
         let differing = zip(got, expected).filter { $0 != $1 }.count
         #expect(differing == 0, "\(type) g\(group): \(differing) of \(rows * n) levels differ from the reference")
