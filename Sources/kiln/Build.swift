@@ -13,11 +13,10 @@ struct BuildCommand: ParsableCommand {
             --weights keep (default) keeps the source's formats, so outputs equal the source's; q8_0 and int8 store
             8-bit, q4_0 (symmetric) and int4 (asymmetric) 4-bit weights with embeddings and output at 8 bits.
             q4_0 searches each block's scale for the least squared error; q8_0, int8 and int4 round to nearest.
-            q4_0 and int4 with groups of 64 or 128 are calibrated: the source model first runs over a text
-            (--calibration FILE, by default a built-in one of public-domain English) and the layers' 4-bit matrices
-            are rounded by GPTQ, column by column with each rounding error fed forward onto the columns not yet
-            rounded as the text's inputs to that matrix say it is best compensated (--calibration none: each group
-            rounded on its own).
+            q4_0 and int4 are calibrated: the source model first runs over a text (--calibration FILE, by default a
+            built-in one of public-domain English) and the layers' 4-bit matrices are rounded by GPTQ, column by
+            column with each rounding error fed forward onto the columns not yet rounded as the text's inputs to
+            that matrix say it is best compensated (--calibration none: each group rounded on its own, much faster).
             --group-size 64 or 128 (int8, int4) quantizes with one scale (and offset) per 64 or 128 values and, since
             the kernels read 32-value blocks, repeats it in each 32-value block of the group: the file is as large as
             with group 32, the precision is that of the larger group.
@@ -54,7 +53,7 @@ struct BuildCommand: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "Text whose activations calibrate 4-bit rounding (q4_0, int4 g64/g128): a UTF-8 file, or none.",
+            "Text whose activations calibrate 4-bit rounding (q4_0, int4): a UTF-8 file, or none.",
             discussion: "Default: the built-in text.", valueName: "file|none"))
     var calibration: String?
 
@@ -90,7 +89,7 @@ struct BuildCommand: ParsableCommand {
         }
     }
 
-    /// The calibration text: the file given, none, or the built-in text.
+    /// The calibration text: the file given, none, or the built-in text where calibration is the default.
     func calibrationText() throws -> CalibrationText? {
         switch calibration {
         case "none": return nil
