@@ -32,17 +32,24 @@ public struct BuildOptions: Sendable, Equatable {
     public var fold: Bool
     /// Pipeline stages (`--pp`): above 1, one file per stage holding only its layers (`EngineStage`).
     public var pipelineStages = 1
+    /// The text whose activations calibrate the rounding of 4-bit weights (`GPTQ`; q4_0 and int4); nil rounds each
+    /// group on its own (`Quantize`). `kiln build` passes `CalibrationText.builtIn` unless told otherwise.
+    public var calibration: CalibrationText?
 
     public init(
         weights: WeightsOption = .keep, groupSize: Int = 32, limits: EngineLimits = .init(), fuse: Bool = true,
-        fold: Bool = true
+        fold: Bool = true, calibration: CalibrationText? = nil
     ) {
         self.weights = weights
         self.groupSize = groupSize
         self.limits = limits
         self.fuse = fuse
         self.fold = fold
+        self.calibration = calibration
     }
+
+    /// Whether the build runs the calibration: a text was given and the weights are 4-bit.
+    public var calibrates: Bool { calibration != nil && (weights == .q4_0 || weights == .int4) }
 
     /// int8 and int4 take 32, 64 or 128 values per group; the ggml formats (q8_0, q4_0) are defined per 32.
     public func validate() throws(BuildError) {
@@ -80,6 +87,7 @@ public struct BuildOptions: Sendable, Equatable {
         var key = "\(weights.rawValue)-g\(groupSize)"
         if !fuse { key += "-nofuse" }
         if !fold { key += "-nofold" }
+        if calibrates, let calibration { key += "-gptq" + calibration.checksum.prefix(8) }
         return key
     }
 }

@@ -17,11 +17,13 @@ struct BuildUnit {
     var estimatedBytes: Int { type.byteCount(elements: shape.reduce(1, *)) ?? 0 }
 
     /// The unit's bytes in `type`'s ggml layout: the source's own bytes when nothing changes, else a new buffer.
-    func materialize(pool: ThreadPool) throws -> UnitBytes {
+    /// With a GPTQ `factor` (4-bit formats), the rows are rounded with its error feedback.
+    func materialize(pool: ThreadPool, factor: GPTQ.Factor? = nil) throws -> UnitBytes {
         let count = shape.reduce(1, *)
         guard let total = type.byteCount(elements: count) else {
             throw BuildError("\(name): \(shape) is not whole \(type) blocks")
         }
+        if let factor { return try calibrated(factor, pool: pool, total: total) }
         if parts.count == 1, !convert, groupSize == 32 { return UnitBytes(UnsafeRawBufferPointer(start: parts[0].data, count: total), owned: false) }
         let out = UnsafeMutableRawBufferPointer.allocate(byteCount: total, alignment: 64)
         let columns = shape.last!
@@ -46,6 +48,31 @@ struct BuildUnit {
             }
             row0 += rows
         }
+        return UnitBytes(UnsafeRawBufferPointer(out), owned: true)
+    }
+
+    /// Every part's rows in float32, then `GPTQ.quantize` over all of them (they read the same input).
+    private func calibrated(_ factor: GPTQ.Factor, pool: ThreadPool, total: Int) throws -> UnitBytes {
+        let rows = shape[0]
+        let columns = shape[1]
+        let floats = UnsafeMutablePointer<Float>.allocate(capacity: rows * columns)  // [rows, columns]
+        defer { floats.deallocate() }
+        var row0 = 0
+        for part in parts {
+            let partRows = part.shape[0]
+            let sourceRowBytes = part.type.byteCount(elements: columns)!
+            pool.parallelFor(partRows, granularity: 8) { range, _ in
+                for r in range {
+                    Dequantize.row(
+                        part.type, from: part.data + r * sourceRowBytes, into: floats + (row0 + r) * columns, count: columns)
+                }
+            }
+            row0 += partRows
+        }
+        let out = UnsafeMutableRawBufferPointer.allocate(byteCount: total, alignment: 64)
+        GPTQ.quantize(
+            floats, rows: rows, columns: columns, factor: factor, as: type, groupSize: groupSize, into: out.baseAddress!,
+            pool: pool)
         return UnitBytes(UnsafeRawBufferPointer(out), owned: true)
     }
 }

@@ -54,7 +54,16 @@ public enum EngineBuilder {
         let pool = ThreadPool(threads: threads)
         var folds = FoldPlan(config: config, tensors: tensors, options: options)
         let allUnits = plan(tensors, config: config, options: options, floatVectors: folds.floatVectors)
-        try folds.resolve(allUnits, pool: pool)
+        // Calibration: the source model runs over the text first (its own threads; this pool waits meanwhile).
+        var calibration: CalibrationFactors?
+        if options.calibrates, let text = options.calibration {
+            progress(Progress(done: 0, total: 1, tensor: "calibrating on \(text.name)"))
+            calibration = CalibrationFactors(try CalibrationStatistics.collect(source: path, text: text, threads: threads))
+        }
+        func materialize(_ unit: BuildUnit) throws -> UnitBytes {
+            try unit.materialize(pool: pool, factor: try calibration?.factor(for: unit, pool: pool))
+        }
+        try folds.resolve(allUnits, materialize: materialize)
         let hasOutput = tensors.contains { $0.name == "output.weight" }
         let stages = options.pipelineStages
         guard stages >= 1, stages <= config.layerCount else {
@@ -77,16 +86,17 @@ public enum EngineBuilder {
             reports.append(
                 try write(
                     units, to: file, stage: stage, source: source, path: path, config: config, options: options,
-                    folds: folds, checksum: checksum, sections: sections, hasOutput: hasOutput, pool: pool,
-                    progress: progress))
+                    folds: folds, calibration: calibration, checksum: checksum, sections: sections,
+                    hasOutput: hasOutput, pool: pool, materialize: materialize, progress: progress))
         }
         return reports
     }
 
     static func write(
         _ units: [BuildUnit], to output: String, stage: EngineStage?, source: ModelLoader.Source, path: String,
-        config: ModelConfig, options: BuildOptions, folds: FoldPlan, checksum: (hash: UInt64, bytes: Int),
-        sections: [(name: String, data: Data)], hasOutput: Bool, pool: ThreadPool, progress: (Progress) -> Void
+        config: ModelConfig, options: BuildOptions, folds: FoldPlan, calibration: CalibrationFactors?,
+        checksum: (hash: UInt64, bytes: Int), sections: [(name: String, data: Data)], hasOutput: Bool, pool: ThreadPool,
+        materialize: (BuildUnit) throws -> UnitBytes, progress: (Progress) -> Void
     ) throws -> Report {
         let total = units.reduce(0) { $0 + $1.estimatedBytes }
         let writer = try EngineFileWriter(path: output, sourceSections: sections)
@@ -95,7 +105,7 @@ public enum EngineBuilder {
             var done = 0
             for unit in units {
                 progress(Progress(done: done, total: total, tensor: unit.name))
-                let data = folds.apply(unit, try unit.materialize(pool: pool))
+                let data = folds.apply(unit, try materialize(unit))
                 let (offset, hash) = try writer.appendTensor(data.bytes)
                 var packed: EnginePackedCopy?
                 let packRow = unit.shape.count == 2 ? PackedMatrix.packedRowBytes(type: unit.type, k: unit.shape[1]) : 0
@@ -132,7 +142,7 @@ public enum EngineBuilder {
                     requiredCPUFeatures: [], optionalCPUFeatures: ["avx512f", "avx512bw", "avx512vnni"],
                     packedLayout: packedLayout,
                     notes: (quantizationNotes(options, units: units) ?? []) + (folds.skipped.map { [$0] } ?? []),
-                    folds: folds.records),
+                    folds: folds.records, calibration: calibration.map { $0.statistics.record(damping: $0.damping) }),
                 tensors: entries, stage: stage)
             try writer.finish(metadata: metadata)
             let bytes = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
@@ -168,6 +178,13 @@ public enum EngineBuilder {
                     + "the precision of group \(options.groupSize); a row's last group is shorter when the row is not whole groups"
             }
             notes.append(line)
+        }
+        if options.calibrates {
+            notes.append(
+                "4-bit matrices of the layers rounded by GPTQ (column by column, the rounding error fed forward through "
+                    + "the calibration text's input statistics); each group's scale\(options.weights == .int4 ? " and offset" : "") "
+                    + "chosen as above from its updated weights, each squared error weighted by the mean squared input "
+                    + "its weight multiplies")
         }
         if options.weights != .q8_0, options.weights != .int8, types.contains(.q8_0) {
             notes.append("embeddings and output: Q8_0 per 32 values")

@@ -118,8 +118,9 @@ struct FoldPlan {
     }
 
     /// Re-keys the query matrices by the unit that holds them (a fused QKV holds Q's rows first), then checks
-    /// every value the attention fold would scale; one that would not be exact leaves the fold out.
-    mutating func resolve(_ units: [BuildUnit], pool: ThreadPool) throws {
+    /// every value the attention fold would scale, as `materialize` will write it; one that would not be exact
+    /// leaves the fold out.
+    mutating func resolve(_ units: [BuildUnit], materialize: (BuildUnit) throws -> UnitBytes) throws {
         guard let factor = attentionFactor else { return }
         var byUnit: [String: Range<Int>] = [:]
         for unit in units {
@@ -131,7 +132,7 @@ struct FoldPlan {
         }
         matrixRows = byUnit
         for unit in units where matrixRows[unit.name] != nil || scaledVectors.contains(unit.name) {
-            let data = try unit.materialize(pool: pool)
+            let data = try materialize(unit)
             defer { data.release() }
             let ok: Bool
             if let rows = matrixRows[unit.name] {

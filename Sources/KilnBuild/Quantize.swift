@@ -17,7 +17,8 @@ public enum Quantize {
     /// Bytes of one row of `count` values of `type`, written from `x`, with one scale per `groupSize` values
     /// (Q8_0 and Q4_1; Q4_0 is always per 32 values).
     public static func row(
-        _ x: UnsafePointer<Float>, count: Int, as type: DType, into out: UnsafeMutableRawPointer, groupSize: Int = 32
+        _ x: UnsafePointer<Float>, count: Int, as type: DType, into out: UnsafeMutableRawPointer, groupSize: Int = 32,
+        importance: UnsafePointer<Float>? = nil
     ) {
         switch type {
         case .f32:
@@ -27,9 +28,11 @@ public enum Quantize {
         case .q8_0:
             forEachGroup(count, groupSize) { start, n in q8_0(x + start, n, out + 34 * (start / 32)) }
         case .q4_0:
-            for b in 0..<(count / 32) { q4_0(x + 32 * b, out + 18 * b) }
+            for b in 0..<(count / 32) { q4_0(x + 32 * b, out + 18 * b, importance: importance.map { $0 + 32 * b }) }
         case .q4_1:
-            forEachGroup(count, groupSize) { start, n in q4_1(x + start, n, out + 20 * (start / 32)) }
+            forEachGroup(count, groupSize) { start, n in
+                q4_1(x + start, n, out + 20 * (start / 32), importance: importance.map { $0 + start })
+            }
         default:
             preconditionFailure("no quantizer for \(type)")
         }
@@ -73,20 +76,36 @@ public enum Quantize {
     /// the extreme to sharpen the rest.
     static let q4_0Candidates: [Float] = stride(from: Float(5), through: 10.01, by: 0.5).map { $0 }
 
-    /// One Q4_0 block (32 values): the scale, among round-to-nearest's and ±max|x| / t for the candidates t each
-    /// refitted by least squares to the levels it chose, that gives the least squared error, measured with the
-    /// scale rounded to fp16 as stored. Never worse than round-to-nearest in that error: its scale is a candidate. (Weighting the error
-    /// by x² or |x| measured worse on SmolLM2's perplexity than no weighting.)
-    static func q4_0(_ x: UnsafePointer<Float>, _ out: UnsafeMutableRawPointer) {
+    /// One Q4_0 block (32 values), with the scale of `q4_0Scale`.
+    static func q4_0(_ x: UnsafePointer<Float>, _ out: UnsafeMutableRawPointer, importance: UnsafePointer<Float>? = nil) {
+        let d = q4_0Scale(x, importance: importance)
+        let id: Float = d != 0 ? 1 / d : 0
+        storeHalf(d, out)
+        for j in 0..<16 {
+            let lo = UInt8(Int(q4_0Level(x[j], id)) + 8)
+            let hi = UInt8(Int(q4_0Level(x[j + 16], id)) + 8)
+            out.storeBytes(of: lo | hi << 4, toByteOffset: 2 + j, as: UInt8.self)
+        }
+    }
+
+    /// The level of x·id: round to nearest even, clamped to -8…7.
+    @inline(__always) static func q4_0Level(_ v: Float, _ id: Float) -> Float {
+        min(7, max(-8, (v * id).rounded(.toNearestOrEven)))
+    }
+
+    /// The scale (fp16-exact) of one Q4_0 block of 32 values: among round-to-nearest's and ±max|x| / t for the
+    /// candidates t, each refitted by least squares to the levels it chose, the one that gives the least squared
+    /// error, measured with the scale rounded to fp16 as stored. Never worse than round-to-nearest in that error: its
+    /// scale is a candidate. (Weighting the error by x² or |x| measured worse on SmolLM2's perplexity than no
+    /// weighting.) With `importance` (one weight per value, e.g. the mean squared input each weight multiplies),
+    /// the squared errors and the refit are weighted by it. 0 for an all-zero block.
+    static func q4_0Scale(_ x: UnsafePointer<Float>, importance: UnsafePointer<Float>? = nil) -> Float {
+        @inline(__always) func weight(_ i: Int) -> Float { importance?[i] ?? 1 }
         var amax: Float = 0
         var extreme: Float = 0
         for i in 0..<32 where abs(x[i]) > amax {
             amax = abs(x[i])
             extreme = x[i]
-        }
-        // The level of x·id: round to nearest even, clamped to -8…7.
-        @inline(__always) func level(_ v: Float, _ id: Float) -> Float {
-            min(7, max(-8, (v * id).rounded(.toNearestOrEven)))
         }
         var best: (error: Float, d: Float) = (.infinity, 0)
         // The squared error of scale d; with `refit`, first the least-squares scale for d's levels.
@@ -97,9 +116,9 @@ public enum Quantize {
                 var qq: Float = 0
                 var qx: Float = 0
                 for i in 0..<32 {
-                    let q = level(x[i], id)
-                    qq += q * q
-                    qx += q * x[i]
+                    let q = q4_0Level(x[i], id)
+                    qq += weight(i) * q * q
+                    qx += weight(i) * q * x[i]
                 }
                 guard qq > 0 else { return }
                 d = qx / qq
@@ -109,8 +128,8 @@ public enum Quantize {
             let id = 1 / d
             var error: Float = 0
             for i in 0..<32 {
-                let r = x[i] - level(x[i], id) * d
-                error += r * r
+                let r = x[i] - q4_0Level(x[i], id) * d
+                error += weight(i) * r * r
             }
             if error < best.error { best = (error, d) }
         }
@@ -122,17 +141,40 @@ public enum Quantize {
                 consider(-amax / t, refit: true)
             }
         }
-        let id: Float = best.d != 0 ? 1 / best.d : 0
-        storeHalf(best.d, out)
-        for j in 0..<16 {
-            let lo = UInt8(Int(level(x[j], id)) + 8)
-            let hi = UInt8(Int(level(x[j + 16], id)) + 8)
-            out.storeBytes(of: lo | hi << 4, toByteOffset: 2 + j, as: UInt8.self)
+        return best.d
+    }
+
+    /// `n` values (a multiple of 32) as n/32 Q4_1 blocks sharing the scale and offset of `q4_1Parameters`.
+    static func q4_1(
+        _ x: UnsafePointer<Float>, _ n: Int, _ out: UnsafeMutableRawPointer, importance: UnsafePointer<Float>? = nil
+    ) {
+        let (d, m) = q4_1Parameters(x, n, importance: importance)
+        for b in 0..<(n / 32) {
+            let o = out + 20 * b
+            storeHalf(d, o)
+            storeHalf(m, o + 2)
+            for j in 0..<16 {
+                let lo = q4_1Level(x[32 * b + j], d, m)
+                let hi = q4_1Level(x[32 * b + j + 16], d, m)
+                o.storeBytes(of: lo | hi << 4, toByteOffset: 4 + j, as: UInt8.self)
+            }
         }
     }
 
-    /// `n` values (a multiple of 32) as n/32 Q4_1 blocks sharing one scale and offset.
-    static func q4_1(_ x: UnsafePointer<Float>, _ n: Int, _ out: UnsafeMutableRawPointer) {
+    /// The level 0…15 of x for scale d and offset m: round half up, clamped (0 when d is 0).
+    @inline(__always) static func q4_1Level(_ x: Float, _ d: Float, _ m: Float) -> UInt8 {
+        let id: Float = d != 0 ? 1 / d : 0
+        return UInt8(max(0, min(15, Int(((x - m) * id + 0.5).rounded(.down)))))
+    }
+
+    /// The scale and offset (fp16-exact) of `n` values quantized as one Q4_1 group: round-to-nearest from the
+    /// range (scale (max - min) / 15, offset min), then the least-squares scale and offset for the chosen levels and
+    /// the levels chosen again, while the squared error falls. With `importance`, errors and the least squares
+    /// are weighted by it.
+    static func q4_1Parameters(
+        _ x: UnsafePointer<Float>, _ n: Int, importance: UnsafePointer<Float>? = nil
+    ) -> (d: Float, m: Float) {
+        @inline(__always) func weight(_ i: Int) -> Float { importance?[i] ?? 1 }
         var lo = x[0]
         var hi = x[0]
         for i in 1..<n {
@@ -140,50 +182,48 @@ public enum Quantize {
             hi = max(hi, x[i])
         }
         func levels(_ d: Float, _ m: Float, into q: UnsafeMutablePointer<UInt8>) -> Float {
-            let id: Float = d != 0 ? 1 / d : 0
             var error: Float = 0
             for i in 0..<n {
-                let l = UInt8(max(0, min(15, Int(((x[i] - m) * id + 0.5).rounded(.down)))))
+                let l = q4_1Level(x[i], d, m)
                 q[i] = l
                 let r = x[i] - (Float(l) * d + m)
-                error += r * r
+                error += weight(i) * r * r
             }
             return error
         }
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 2 * n) { buffer in
-            var q = buffer.baseAddress!
-            var spare = q + n
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: n) { buffer in
+            let q = buffer.baseAddress!
             var d = half((hi - lo) / 15)
             var m = half(lo)
             var error = levels(d, m, into: q)
             // Least squares for (d, m) given the levels, then the levels again; stop when the error stops falling.
             for _ in 0..<2 where error > 0 {
                 var s1: Float = 0, s2: Float = 0, sx: Float = 0, sqx: Float = 0
+                var sw: Float = 0
                 for i in 0..<n {
                     let l = Float(q[i])
-                    s1 += l
-                    s2 += l * l
-                    sx += x[i]
-                    sqx += l * x[i]
+                    let w = weight(i)
+                    sw += w
+                    s1 += w * l
+                    s2 += w * l * l
+                    sx += w * x[i]
+                    sqx += w * l * x[i]
                 }
-                let det = Float(n) * s2 - s1 * s1
+                let det = sw * s2 - s1 * s1
                 guard det > 0 else { break }
-                let d2 = half((Float(n) * sqx - s1 * sx) / det)
-                let m2 = half((sx - d2 * s1) / Float(n))
+                let d2 = half((sw * sqx - s1 * sx) / det)
+                let m2 = half((sx - d2 * s1) / sw)
                 guard d2 > 0 else { break }
-                let e2 = levels(d2, m2, into: spare)
-                guard e2 < error else { break }
-                (d, m, error) = (d2, m2, e2)
-                swap(&q, &spare)
-            }
-            for b in 0..<(n / 32) {
-                let o = out + 20 * b
-                storeHalf(d, o)
-                storeHalf(m, o + 2)
-                for j in 0..<16 {
-                    o.storeBytes(of: q[32 * b + j] | q[32 * b + j + 16] << 4, toByteOffset: 4 + j, as: UInt8.self)
+                var e2: Float = 0
+                for i in 0..<n {
+                    let r = x[i] - (Float(q4_1Level(x[i], d2, m2)) * d2 + m2)
+                    e2 += weight(i) * r * r
                 }
+                guard e2 < error else { break }
+                (d, m) = (d2, m2)
+                error = levels(d, m, into: q)
             }
+            return (d, m)
         }
     }
 }

@@ -133,10 +133,14 @@ public struct EnginePlan: Codable, Sendable, Equatable {
     public var notes: [String]?
     /// Constants multiplied into stored tensors at build time, which the loader then leaves out.
     public var folds: [EngineFold]?
+    /// The calibration text whose statistics rounded the 4-bit weights; absent when they were rounded without one
+    /// (and in older files).
+    public var calibration: EngineCalibration?
 
     public init(
         weights: String, groupSize: Int?, fused: [EngineFusion], requiredCPUFeatures: [String],
-        optionalCPUFeatures: [String], packedLayout: String, notes: [String]? = nil, folds: [EngineFold]? = nil
+        optionalCPUFeatures: [String], packedLayout: String, notes: [String]? = nil, folds: [EngineFold]? = nil,
+        calibration: EngineCalibration? = nil
     ) {
         self.weights = weights
         self.groupSize = groupSize
@@ -146,6 +150,27 @@ public struct EnginePlan: Codable, Sendable, Equatable {
         self.packedLayout = packedLayout
         self.notes = notes
         self.folds = folds
+        self.calibration = calibration
+    }
+}
+
+/// Calibration-based rounding (`method` "gptq"): the text run through the source model (its name, the Hash64 of its
+/// UTF-8 bytes in hex, the tokens counted, in chunks of `context`) and the damping added to the statistics.
+public struct EngineCalibration: Codable, Sendable, Equatable {
+    public var method: String
+    public var text: String
+    public var checksum: String
+    public var tokens: Int
+    public var context: Int
+    public var damping: Double
+
+    public init(method: String, text: String, checksum: String, tokens: Int, context: Int, damping: Double) {
+        self.method = method
+        self.text = text
+        self.checksum = checksum
+        self.tokens = tokens
+        self.context = context
+        self.damping = damping
     }
 }
 

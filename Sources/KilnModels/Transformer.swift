@@ -53,6 +53,9 @@ public final class Transformer: @unchecked Sendable {
         if let stage { return stage }
         return shard
     }
+    /// Shown every layer's matrix inputs during a forward pass (`kiln build`'s calibration); nil otherwise. Called on
+    /// the thread that runs `forward`, between the pool's jobs, so it may use `pool`. Not for tensor-parallel shards.
+    public var inputObserver: MatrixInputObserver?
 
     /// `packOutput`: whether this transformer computes logits (a pipeline stage other than the last does not, and
     /// leaves the output head unpacked and untouched).
@@ -207,6 +210,7 @@ public final class Transformer: @unchecked Sendable {
         let q8 = precision == .fast ? s.q8 : nil
         for (l, w) in weights.layers.enumerated() {
             Ops.rmsNorm(s.x, w.attentionNorm, into: s.h, tokens: T, dim: d, eps: c.rmsEpsilon)
+            inputObserver?(l, .attention, s.h, T, d)
             Ops.project(
                 .init(w.wq, s.q, w.bq), .init(w.wk, s.k, w.bk), .init(w.wv, s.v, w.bv), x: s.h,
                 quantized: Ops.quantize(s.h, tokens: T, k: d, into: q8), tokens: T, pool: pool, scratch: s)
@@ -225,15 +229,18 @@ public final class Transformer: @unchecked Sendable {
             attention(
                 plan, batch: batch, cache: cache, keys: cache.keys(layer: l), values: cache.values(layer: l),
                 window: sliding ? c.slidingWindow : nil)
+            inputObserver?(l, .attentionOutput, s.attn, T, c.qDim)
             rowParallelLinear(w.wo, s.attn, k: c.qDim, tokens: T, into: s.proj, q8: q8, attention: true)
             if let post = w.postAttentionNorm {
                 Ops.rmsNorm(s.proj, post, into: s.proj, tokens: T, dim: d, eps: c.rmsEpsilon)
             }
             Ops.add(s.proj, into: s.x, T * d)
             Ops.rmsNorm(s.x, w.ffnNorm, into: s.h, tokens: T, dim: d, eps: c.rmsEpsilon)
+            inputObserver?(l, .ffn, s.h, T, d)
             Ops.gatedFFN(
                 gate: w.wGate, up: w.wUp, s.h, quantized: Ops.quantize(s.h, tokens: T, k: d, into: q8), tokens: T,
                 gate: s.gate, up: s.up, activation: c.activation, pool: pool, scratch: s)
+            inputObserver?(l, .ffnDown, s.gate, T, c.ffnSize)
             rowParallelLinear(w.wDown, s.gate, k: c.ffnSize, tokens: T, into: s.proj, q8: q8, attention: false)
             if let post = w.postFFNNorm {
                 Ops.rmsNorm(s.proj, post, into: s.proj, tokens: T, dim: d, eps: c.rmsEpsilon)
@@ -336,6 +343,15 @@ struct RowPlan {
         logitIndex.removeAll(keepingCapacity: true)
     }
 }
+
+/// The input a layer's matrices read: the normalized hidden state for Q, K and V (`attention`) and for gate and up
+/// (`ffn`), the attention's output for its output matrix, the gated activation for the down matrix.
+public enum MatrixInput: Int, Sendable, CaseIterable {
+    case attention, attentionOutput, ffn, ffnDown
+}
+
+/// (layer, input, x [tokens, dim], tokens, dim)
+public typealias MatrixInputObserver = (Int, MatrixInput, UnsafePointer<Float>, Int, Int) -> Void
 
 /// Activation precision of the matrix products.
 public enum Precision: String, Sendable, CaseIterable {

@@ -13,6 +13,10 @@ struct BuildCommand: ParsableCommand {
             --weights keep (default) keeps the source's formats, so outputs equal the source's; q8_0 and int8 store
             8-bit, q4_0 (symmetric) and int4 (asymmetric) 4-bit weights with embeddings and output at 8 bits.
             q4_0 searches each block's scale for the least squared error; q8_0, int8 and int4 round to nearest.
+            q4_0 and int4 are calibrated: the source model first runs over a text (--calibration FILE, by default a
+            built-in one of public-domain English) and the layers' 4-bit matrices are rounded by GPTQ, column by
+            column with each rounding error fed forward onto the columns not yet rounded as the text's inputs to
+            that matrix say it is best compensated (--calibration none: each group rounded on its own, much faster).
             --group-size 64 or 128 (int8, int4) quantizes with one scale (and offset) per 64 or 128 values and, since
             the kernels read 32-value blocks, repeats it in each 32-value block of the group: the file is as large as
             with group 32, the precision is that of the larger group.
@@ -49,6 +53,12 @@ struct BuildCommand: ParsableCommand {
         help: "KV cache format kiln serve/generate use by default: f32, f16, bf16 or auto (f16 on the fast path).")
     var kvCacheDType: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Text whose activations calibrate 4-bit rounding (q4_0, int4): a UTF-8 file, or none.",
+            discussion: "Default: the built-in text.", valueName: "file|none"))
+    var calibration: String?
+
     @Flag(help: "Store Q, K, V and gate, up as separate matrices.")
     var noFuse = false
 
@@ -76,6 +86,14 @@ struct BuildCommand: ParsableCommand {
             throw ValidationError("--weights must be one of \(WeightsOption.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         _ = try KVCacheOption.parse(kvCacheDType)
+        if let calibration, calibration != "none" {
+            guard weights == WeightsOption.q4_0.rawValue || weights == WeightsOption.int4.rawValue else {
+                throw ValidationError("--calibration applies to --weights q4_0 and int4 only")
+            }
+            guard FileManager.default.isReadableFile(atPath: calibration) else {
+                throw ValidationError("--calibration \(calibration): cannot read the file")
+            }
+        }
         for (name, v) in [
             ("--max-batch-size", maxBatchSize), ("--max-input-tokens", maxInputTokens),
             ("--max-total-tokens", maxTotalTokens), ("--max-num-tokens", maxNumTokens),
@@ -86,6 +104,18 @@ struct BuildCommand: ParsableCommand {
         guard tensorParallel == 1 else {
             throw ValidationError(
                 "--tp \(tensorParallel): per-rank tensor-parallel files are not written yet; build one engine (with --pp for stages) and serve it with --tensor-parallel, each rank slicing it at load")
+        }
+    }
+
+    /// The calibration text: the file given, none, or the built-in text where calibration is the default.
+    func calibrationText() throws -> CalibrationText? {
+        switch calibration {
+        case "none": return nil
+        case nil: return .builtIn
+        case let path?:
+            guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8)
+            else { throw ValidationError("--calibration \(path): cannot read it as UTF-8 text") }
+            return CalibrationText(name: (path as NSString).lastPathComponent, text: text)
         }
     }
 
@@ -103,6 +133,8 @@ struct BuildCommand: ParsableCommand {
     func run() throws {
         let start = ContinuousClock.now
         let display = ProgressDisplay()
+        var options = options
+        options.calibration = try calibrationText()
         let reports = try reportingErrors {
             try EngineBuilder.buildAll(source: model, output: output, options: options, threads: threads) {
                 display.show($0)

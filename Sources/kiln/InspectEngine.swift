@@ -30,6 +30,11 @@ enum InspectEngine {
         }
         if p.fused.count > 2 { Swift.print("  … \(p.fused.count - 2) more fused") }
         for note in p.notes ?? [] { Swift.print("  \(note)") }
+        if let c = p.calibration {
+            Swift.print(
+                "  calibration: \(c.method) on \(c.text), \(c.tokens) tokens in chunks of \(c.context), text checksum "
+                    + "\(c.checksum), damping \(c.damping)")
+        }
         for f in p.folds ?? [] {
             Swift.print(
                 "  folded \(f.kind) \(f.value) into \(f.tensors.count) tensors (\(f.tensors.prefix(3).joined(separator: ", "))\(f.tensors.count > 3 ? ", …" : ""))")

@@ -61,6 +61,8 @@ extension BadInputTests {
             (["--weights", "int4", "--group-size", "256"], "--group-size 256 is not supported: use 32, 64 or 128"),
             (["--weights", "q4_0", "--group-size", "64"], "applies to --weights int8 and int4 only"),
             (["--kv-cache-dtype", "fp8"], "--kv-cache-dtype fp8 is not supported"),
+            (["--weights", "q8_0", "--calibration", "README.md"], "--calibration applies to --weights q4_0 and int4 only"),
+            (["--weights", "q4_0", "--calibration", "/nonexistent/text.txt"], "cannot read the file"),
         ] {
             let run = try kiln(["build", "-m", realSmolLM2() ?? "x.gguf", "-o", output] + arguments)
             #expect(run.status != 0 && !run.crashed)
