@@ -19,8 +19,10 @@ public final class ThreadPool: @unchecked Sendable {
     private let generation = Atomic<Int>(0)
     private let pending = Atomic<Int>(0)
     private let stopping = Atomic<Bool>(false)
-    /// The next chunk of a `parallelChunks` loop.
-    private let cursor = Atomic<Int>(0)
+    /// One word per thread's share of a `parallelChunks` loop, each on its own cache line: the share's next chunk
+    /// from the front (low 32 bits, taken by its owner) and its end (high 32 bits, taken from by other threads).
+    private let shares: UnsafeMutablePointer<Atomic<Int>>
+    private static let shareStride = 8  // words: 64 bytes
     private var job: ((Int) -> Void)?
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
@@ -31,6 +33,9 @@ public final class ThreadPool: @unchecked Sendable {
     /// - Parameter threads: total threads including the caller's; 1 runs everything inline.
     public init(threads: Int) {
         threadCount = max(1, threads)
+        shares = UnsafeMutableRawPointer.allocate(byteCount: threadCount * Self.shareStride * 8, alignment: 64)
+            .bindMemory(to: Atomic<Int>.self, capacity: threadCount * Self.shareStride)
+        for i in 0..<(threadCount * Self.shareStride) { (shares + i).initialize(to: Atomic(0)) }
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(condition, nil)
         for worker in 1..<threadCount {
@@ -58,6 +63,8 @@ public final class ThreadPool: @unchecked Sendable {
         pthread_mutex_destroy(mutex)
         condition.deallocate()
         mutex.deallocate()
+        shares.deinitialize(count: threadCount * Self.shareStride)
+        shares.deallocate()
     }
 
     /// Calls `body(i)` once for each thread index `i` in `0..<threadCount`, in parallel, and returns when all are done.
@@ -101,10 +108,13 @@ public final class ThreadPool: @unchecked Sendable {
         }
     }
 
-    /// Like `parallelFor`, but the threads take chunks of `0..<count` (about an eighth of a thread's share, rounded
-    /// to `granularity`) from a shared counter until none is left, so a thread that the OS delays or that meets
-    /// slower chunks does not hold the others at the join. `body(range, thread)` may run several times on one
-    /// thread; which thread runs a chunk varies from call to call.
+    /// Like `parallelFor`, but with load balancing: each thread owns a contiguous share of `0..<count` (as in
+    /// `parallelFor`) cut into chunks of about an eighth of it (rounded to `granularity`), and takes its chunks in
+    /// order from the front; a thread whose share is done takes the other shares' chunks from their back. A thread
+    /// that the OS delays or that meets slower rows thus does not hold the others at the join, while each thread
+    /// still streams one contiguous run of rows (what decode's matrix-vector products read fastest: a new run
+    /// per chunk restarts the hardware prefetcher). `body(range, thread)` may run several times on one thread;
+    /// which thread runs a chunk varies from call to call.
     public func parallelChunks(_ count: Int, granularity: Int = 1, _ body: (Range<Int>, Int) -> Void) {
         guard count > 0 else { return }
         let n = threadCount
@@ -114,15 +124,41 @@ public final class ThreadPool: @unchecked Sendable {
         }
         let units = (count + granularity - 1) / granularity
         let chunkUnits = max(1, units / (8 * n))
-        let chunks = (units + chunkUnits - 1) / chunkUnits
-        cursor.store(0, ordering: .relaxed)  // published to the workers by run's generation bump
+        // Share s covers units [units·s/n, units·(s+1)/n): chunks 0..<chunks(s) of chunkUnits each (the last shorter).
+        for s in 0..<n {
+            let shareUnits = units * (s + 1) / n - units * s / n
+            let chunks = (shareUnits + chunkUnits - 1) / chunkUnits
+            shares[s * Self.shareStride].store(chunks << 32, ordering: .relaxed)  // published by run's generation bump
+        }
+        let shares = self.shares
         run { thread in
-            while true {
-                let c = cursor.wrappingAdd(1, ordering: .relaxed).oldValue
-                if c >= chunks { break }
-                let lo = c * chunkUnits * granularity
-                let hi = min(count, (c + 1) * chunkUnits * granularity)
-                body(lo..<hi, thread)
+            for step in 0..<n {
+                let s = (thread + step) % n
+                let first = units * s / n
+                let end = units * (s + 1) / n
+                let word = shares + s * Self.shareStride
+                while true {
+                    // Take chunk `front` (own share) or `back - 1` (another's) while front < back.
+                    var old = word.pointee.load(ordering: .relaxed)
+                    var chunk = -1
+                    while true {
+                        let front = old & 0xFFFF_FFFF
+                        let back = old >> 32
+                        if front >= back { break }
+                        let new = step == 0 ? old + 1 : old - (1 << 32)
+                        let (done, seen) = word.pointee.compareExchange(
+                            expected: old, desired: new, ordering: .relaxed)
+                        if done {
+                            chunk = step == 0 ? front : back - 1
+                            break
+                        }
+                        old = seen
+                    }
+                    if chunk < 0 { break }
+                    let lo = first + chunk * chunkUnits
+                    let hi = min(end, lo + chunkUnits)
+                    body(lo * granularity..<min(count, hi * granularity), thread)
+                }
             }
         }
     }
