@@ -63,6 +63,8 @@ extension BadInputTests {
             (["--kv-cache-dtype", "fp8"], "--kv-cache-dtype fp8 is not supported"),
             (["--weights", "q8_0", "--calibration", "README.md"], "--calibration applies to --weights q4_0 and int4 only"),
             (["--weights", "q4_0", "--calibration", "/nonexistent/text.txt"], "cannot read the file"),
+            (["--tp", "2"], "--tp 2: per-rank tensor-parallel files are not written yet"),
+            (["--pp", "0"], "--pp must be ≥ 1"),
         ] {
             let run = try kiln(["build", "-m", realSmolLM2() ?? "x.gguf", "-o", output] + arguments)
             #expect(run.status != 0 && !run.crashed)
