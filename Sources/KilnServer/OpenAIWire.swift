@@ -222,7 +222,7 @@ enum OpenAIJSON {
             } else {
                 out += "\(d)"
             }
-        case .string(let s): writeString(s, into: &out)
+        case .string(let s): appendJSONString(s, to: &out)
         case .array(let items):
             out += "["
             for (i, item) in items.enumerated() {
@@ -234,13 +234,11 @@ enum OpenAIJSON {
             out += "{"
             for (i, pair) in object.pairs.enumerated() {
                 if i > 0 { out += "," }
-                writeString(pair.key, into: &out)
+                appendJSONString(pair.key, to: &out)
                 out += ":"
                 write(pair.value, into: &out)
             }
             out += "}"
         }
     }
-
-    static func writeString(_ s: String, into out: inout String) { appendJSONString(s, to: &out) }
 }

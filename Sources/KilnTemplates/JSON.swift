@@ -203,7 +203,7 @@ struct JSONWriter {
             if d.isNaN { out += "NaN" } else if d.isInfinite { out += d < 0 ? "-Infinity" : "Infinity" } else {
                 out += Value.pythonFloatRepr(d)
             }
-        case .string(let s): JSONWriter.quote(s, into: &out)
+        case .string(let s): appendJSONString(s, to: &out)
         case .array(let items):
             if items.isEmpty { out += "[]"; return }
             out += "["
@@ -232,7 +232,7 @@ struct JSONWriter {
         for (i, key) in keys.enumerated() {
             if i > 0 { out += itemSeparator }
             newline(level + 1, &out)
-            JSONWriter.quote(key, into: &out)
+            appendJSONString(key, to: &out)
             out += keySeparator
             try write(object[key] ?? Value.none, level: level + 1, into: &out)
         }
@@ -240,7 +240,6 @@ struct JSONWriter {
         out += "}"
     }
 
-    static func quote(_ s: String, into out: inout String) { appendJSONString(s, to: &out) }
 }
 
 /// Appends `s` as a JSON string literal: quotes, backslashes and control characters escaped as Python's
