@@ -14,7 +14,7 @@
 #
 # usage: scripts/bench_serve_vs_llamacpp.sh [-t THREADS] [-c 1,4,8,16] [-r ROUNDS] [-i 128] [-o 128] [-p PER]
 #                                          [MODEL.gguf]
-#        (-p: requests per run = PER x concurrency, at least 8; default 4)
+#        (-p: requests per run = PER x concurrency, at least 8; default 4; KILN_ARGS: more `kiln serve` flags)
 #        scripts/bench_serve_vs_llamacpp.sh --setup    # only install llama-cpp-python[server] into .venv-llamaserver
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -73,7 +73,7 @@ wait_ready() { # url path
 }
 
 "$KILN" serve --model "$MODEL" --threads "$THREADS" --hostname 127.0.0.1 --port "$KILN_PORT" \
-    --max-batch-size 32 >"$RUNS/kiln.log" 2>&1 &
+    --max-batch-size 32 ${KILN_ARGS:-} >"$RUNS/kiln.log" 2>&1 &
 PIDS+=($!)
 "$VENV/bin/python" -m llama_cpp.server --model "$MODEL" --n_threads "$THREADS" --n_threads_batch "$THREADS" \
     --n_ctx 2048 --interrupt_requests False --host 127.0.0.1 --port "$LLAMA_PORT" >"$RUNS/llama.log" 2>&1 &

@@ -60,7 +60,8 @@ public final class Engine: @unchecked Sendable {
         do {
             schedulerConfig = try SchedulerConfig(
                 blockSize: config.blockSize, blockCount: blocks, maxBatchSize: config.maxBatchSize,
-                maxBatchTokens: config.maxBatchTokens, policy: config.policy, prefixCaching: config.prefixCaching)
+                maxBatchTokens: config.maxBatchTokens, policy: config.policy, prefixCaching: config.prefixCaching,
+                maxPrefillTokensWithDecodes: config.maxPrefillTokensWithDecodes)
         } catch {
             throw EngineError.invalidRequest(error.description)
         }

@@ -7,6 +7,9 @@ public struct EngineConfig: Sendable {
     public var maxBatchSize: Int
     /// Token budget of one step (TGI's max_batch_prefill_tokens caps prefill; here it caps the whole step).
     public var maxBatchTokens: Int
+    /// Most prompt tokens in a step in which some sequence decodes (`SchedulerConfig.maxPrefillTokensWithDecodes`);
+    /// nil: only `maxBatchTokens` bounds them.
+    public var maxPrefillTokensWithDecodes: Int?
     public var blockSize: Int
     /// KV memory in bytes; the block count follows from the model's bytes per token.
     public var kvCacheBytes: Int
@@ -23,8 +26,9 @@ public struct EngineConfig: Sendable {
     public init(
         maxBatchSize: Int = 32, maxBatchTokens: Int = 512, blockSize: Int = 16, kvCacheBytes: Int = 512 << 20,
         policy: CapacityPolicy = .maxUtilization, prefixCaching: Bool = true, precision: Precision = .fast,
-        kvCacheDType: KVCacheDType? = nil
+        kvCacheDType: KVCacheDType? = nil, maxPrefillTokensWithDecodes: Int? = nil
     ) {
+        self.maxPrefillTokensWithDecodes = maxPrefillTokensWithDecodes
         self.precision = precision
         self.kvCacheDType = kvCacheDType
         self.maxBatchSize = maxBatchSize

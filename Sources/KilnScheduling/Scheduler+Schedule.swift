@@ -10,30 +10,53 @@ extension Scheduler {
     ///    A step that preempted admits nobody, so freed blocks are not handed straight to a newcomer.
     ///    Preempted sequences wait at the front of the queue, the older ahead of the newer.
     ///
+    /// With `maxPrefillTokensWithDecodes` set and at least one running sequence decoding (one token pending after
+    /// its prompt), the step's prompt chunks (running ones, then admissions) share that smaller budget, and the
+    /// budget of every decode still to be planned is held back from them, so prompts never crowd a decode out.
+    ///
     /// O(running + admitted) apart from the block-table copies in the chunks.
     public mutating func schedule() -> StepPlan {
         var plan = StepPlan()
         stepCopies = []
         var budget = config.maxBatchTokens
+        // Decodes not yet planned (only counted when prompts are capped beside them) and the prompts' budget.
+        var decodes = Set<SequenceID>()
+        var prefillBudget = Int.max
+        if let cap = config.maxPrefillTokensWithDecodes {
+            decodes = Set(running.filter { sequences[$0].map(Self.decodes) ?? false })
+            if !decodes.isEmpty { prefillBudget = cap }
+        }
         var index = 0
         while index < running.count, budget > 0 {
             let id = running[index]
-            guard let chunk = runningChunk(id, budget: budget, preempted: &plan.preempted) else {
+            let decode = decodes.remove(id) != nil
+            let limit = decode ? budget : min(budget - decodes.count, prefillBudget)
+            let preemptedBefore = plan.preempted.count
+            let planned = runningChunk(id, budget: limit, preempted: &plan.preempted)
+            for victim in plan.preempted[preemptedBefore...] { decodes.remove(victim) }
+            guard let chunk = planned else {
                 // Preempted itself (it was the newest, so the loop is over) or had nothing to compute.
                 index += 1
                 continue
             }
             budget -= chunk.tokens.count
+            if !decode { prefillBudget -= chunk.tokens.count }
             plan.chunks.append(chunk)
             index += 1
         }
         if plan.preempted.isEmpty {
-            admitWaiting(budget: budget, into: &plan)
+            admitWaiting(budget: min(budget, prefillBudget), into: &plan)
         }
         plan.tokenCount = plan.chunks.reduce(0) { $0 + $1.tokens.count }
         plan.copies = stepCopies
         stepCopies = []
         return plan
+    }
+
+    /// Whether the sequence's next chunk is a decode: one token after its prompt (a sequence recomputing after
+    /// preemption is not decoding until it has caught up).
+    static func decodes(_ sequence: SequenceState) -> Bool {
+        sequence.pendingCount == 1 && sequence.computedCount >= sequence.promptCount
     }
 
     /// The chunk for running sequence `id`, allocating its blocks; nil when it has nothing pending, when

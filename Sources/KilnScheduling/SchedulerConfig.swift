@@ -21,6 +21,12 @@ public struct SchedulerConfig: Sendable, Equatable {
     public let maxBatchSize: Int
     /// Most tokens computed in one step, summed over all chunks.
     public let maxBatchTokens: Int
+    /// Most prompt tokens (prefill and recompute chunks) in a step in which at least one sequence decodes; nil: only
+    /// `maxBatchTokens` bounds them. A decode waits for the whole step it shares, so this caps how long a running
+    /// stream's next token waits behind others' prompts, at the cost of spreading a new prompt over more steps
+    /// (vLLM's chunked prefill under max_num_batched_tokens, TGI's max_batch_prefill_tokens against
+    /// waiting_served_ratio). Decodes are planned within the budget before any prompt chunk when it is set.
+    public let maxPrefillTokensWithDecodes: Int?
     public let policy: CapacityPolicy
     /// Reuse the KV of full blocks whose content (and everything before it) matches an earlier sequence.
     public let prefixCaching: Bool
@@ -31,11 +37,13 @@ public struct SchedulerConfig: Sendable, Equatable {
         maxBatchSize: Int,
         maxBatchTokens: Int,
         policy: CapacityPolicy = .guaranteedNoEvict,
-        prefixCaching: Bool = true
+        prefixCaching: Bool = true,
+        maxPrefillTokensWithDecodes: Int? = nil
     ) throws(SchedulerError) {
         for (name, value) in [
             ("block size", blockSize), ("block count", blockCount),
             ("max batch size", maxBatchSize), ("max batch tokens", maxBatchTokens),
+            ("max prefill tokens with decodes", maxPrefillTokensWithDecodes ?? 1),
         ] where value < 1 {
             throw .invalidConfiguration(setting: name, value: value)
         }
@@ -45,6 +53,7 @@ public struct SchedulerConfig: Sendable, Equatable {
         self.maxBatchTokens = maxBatchTokens
         self.policy = policy
         self.prefixCaching = prefixCaching
+        self.maxPrefillTokensWithDecodes = maxPrefillTokensWithDecodes
     }
 
     /// KV positions the cache can hold.

@@ -59,6 +59,14 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Token budget of one engine step (env MAX_BATCH_PREFILL_TOKENS; default 512).")
     var maxBatchPrefillTokens: Int?
 
+    @Option(
+        help: ArgumentHelp(
+            "Most prompt tokens in an engine step in which requests decode (env MAX_PREFILL_TOKENS_WITH_DECODES; default \(Self.defaultPrefillWithDecodes)).",
+            discussion: "Every decoding request waits for its whole step, so prompts joining the step delay its next token; a smaller value caps that wait (time per output token) and spreads a new prompt over more steps (time to first token). Steps without decodes use the whole --max-batch-prefill-tokens."))
+    var maxPrefillTokensWithDecodes: Int?
+
+    static let defaultPrefillWithDecodes = 64
+
     @Option(help: "KV-cache capacity in tokens; overrides --kv-cache-memory (env MAX_BATCH_TOTAL_TOKENS).")
     var maxBatchTotalTokens: Int?
 
@@ -160,6 +168,7 @@ struct Serve: AsyncParsableCommand {
         for (name, value) in [
             ("--max-concurrent-requests", maxConcurrentRequests), ("--max-best-of", maxBestOf),
             ("--max-batch-size", maxBatchSize), ("--max-batch-prefill-tokens", maxBatchPrefillTokens),
+            ("--max-prefill-tokens-with-decodes", maxPrefillTokensWithDecodes),
             ("--payload-limit", payloadLimit), ("--max-batch-total-tokens", maxBatchTotalTokens),
             ("--idle-timeout", idleTimeout),
         ] {
@@ -222,7 +231,9 @@ struct Serve: AsyncParsableCommand {
             maxBatchTokens: maxBatchPrefillTokens ?? Self.envInt("MAX_BATCH_PREFILL_TOKENS") ?? built?.maxNumTokens ?? 512,
             kvCacheBytes: try Self.bytes(kvCacheMemory),
             policy: capacityPolicy == "guaranteed-no-evict" ? .guaranteedNoEvict : .maxUtilization,
-            precision: Precision(rawValue: precision) ?? .fast, kvCacheDType: try KVCacheOption.parse(kvCacheDType))
+            precision: Precision(rawValue: precision) ?? .fast, kvCacheDType: try KVCacheOption.parse(kvCacheDType),
+            maxPrefillTokensWithDecodes: maxPrefillTokensWithDecodes ?? Self.envInt("MAX_PREFILL_TOKENS_WITH_DECODES")
+                ?? Self.defaultPrefillWithDecodes)
         let state = ServerState(config: config, logger: logger)
         let resolve: @Sendable (String) -> String = { path in EngineCache.resolve(path) { logger.info("\($0)") } }
         var engineService = EngineService(

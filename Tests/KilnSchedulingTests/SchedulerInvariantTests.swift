@@ -50,9 +50,11 @@ struct SchedulerInvariantTests {
         var maxBatchSize: Int
         var maxBatchTokens: Int
         var seed: UInt64
+        var maxPrefillTokensWithDecodes: Int? = nil
         var testDescription: String {
             "\(policy), prefix caching \(prefixCaching), \(blockCount)×\(blockSize), batch \(maxBatchSize)/"
                 + "\(maxBatchTokens), seed \(seed)"
+                + (maxPrefillTokensWithDecodes.map { ", \($0) prompt tokens beside decodes" } ?? "")
         }
     }
 
@@ -75,6 +77,12 @@ struct SchedulerInvariantTests {
         Setup(
             policy: .guaranteedNoEvict, prefixCaching: true, blockSize: 2, blockCount: 30, maxBatchSize: 8,
             maxBatchTokens: 9, seed: 6),
+        Setup(
+            policy: .maxUtilization, prefixCaching: true, blockSize: 4, blockCount: 24, maxBatchSize: 6,
+            maxBatchTokens: 16, seed: 7, maxPrefillTokensWithDecodes: 3),
+        Setup(
+            policy: .guaranteedNoEvict, prefixCaching: false, blockSize: 2, blockCount: 30, maxBatchSize: 8,
+            maxBatchTokens: 9, seed: 8, maxPrefillTokensWithDecodes: 1),
     ]
 
     @Test("thousands of random adds, steps, commits and cancellations keep every invariant", arguments: setups)
@@ -82,7 +90,8 @@ struct SchedulerInvariantTests {
         var random = SplitMix64(state: setup.seed)
         var scheduler = try makeScheduler(
             blockSize: setup.blockSize, blockCount: setup.blockCount, maxBatchSize: setup.maxBatchSize,
-            maxBatchTokens: setup.maxBatchTokens, policy: setup.policy, prefixCaching: setup.prefixCaching)
+            maxBatchTokens: setup.maxBatchTokens, policy: setup.policy, prefixCaching: setup.prefixCaching,
+            maxPrefillTokensWithDecodes: setup.maxPrefillTokensWithDecodes)
         var oracle = KVOracle(slotCount: scheduler.tokenCapacity)
         // A few shared beginnings so that prompts overlap, over a tiny vocabulary so that sampled text does too.
         let beginnings: [[Int32]] = (0..<3).map { _ in (0..<24).map { _ in Int32.random(in: 0..<3, using: &random) } }
@@ -180,6 +189,16 @@ struct SchedulerInvariantTests {
         #expect(plan.tokenCount <= setup.maxBatchTokens && plan.chunks.count <= setup.maxBatchSize)
         #expect(Set(plan.chunks.map(\.sequence)).count == plan.chunks.count)
         if setup.policy == .guaranteedNoEvict { #expect(plan.preempted.isEmpty) }
+        if let cap = setup.maxPrefillTokensWithDecodes {
+            // A decode: the one pending token, after the prompt. Beside one, the prompt chunks stay within the cap.
+            let isDecode = { (c: StepPlan.Chunk) in
+                c.samples && c.tokens.count == 1
+                    && c.start >= (scheduler.sequence(c.sequence)?.promptCount ?? Int.max)
+            }
+            if plan.chunks.contains(where: isDecode) {
+                #expect(plan.chunks.filter { !isDecode($0) }.reduce(0) { $0 + $1.tokens.count } <= cap)
+            }
+        }
         for id in plan.preempted {
             let sequence = scheduler.sequence(id)
             #expect(sequence?.status == .waiting && sequence?.blockTable == [] && sequence?.computedCount == 0)

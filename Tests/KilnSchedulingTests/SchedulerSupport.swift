@@ -2,12 +2,13 @@ import KilnScheduling
 
 func makeScheduler(
     blockSize: Int, blockCount: Int, maxBatchSize: Int = 8, maxBatchTokens: Int = 64,
-    policy: CapacityPolicy, prefixCaching: Bool = false
+    policy: CapacityPolicy, prefixCaching: Bool = false, maxPrefillTokensWithDecodes: Int? = nil
 ) throws -> Scheduler {
     Scheduler(
         try SchedulerConfig(
             blockSize: blockSize, blockCount: blockCount, maxBatchSize: maxBatchSize,
-            maxBatchTokens: maxBatchTokens, policy: policy, prefixCaching: prefixCaching))
+            maxBatchTokens: maxBatchTokens, policy: policy, prefixCaching: prefixCaching,
+            maxPrefillTokensWithDecodes: maxPrefillTokensWithDecodes))
 }
 
 /// Token ids `start ..< start + count`.
