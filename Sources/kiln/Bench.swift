@@ -13,7 +13,8 @@ import KilnSampling
 /// (2 × multiply-adds of the matrices per token). `--json` prints llama-bench's JSON shape.
 ///
 /// With `--concurrency 1,4,8,16` it measures the batching engine instead (no HTTP): that many streams at once,
-/// each a distinct `-p`-token prompt generating `-n` tokens; aggregate and per-stream decode tokens/s.
+/// each a distinct `-p`-token prompt generating `-n` tokens; aggregate tokens/s from submission (prefill included),
+/// decode-only aggregate tokens/s (after each stream's first token) and per-stream decode tokens/s.
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model",
