@@ -68,8 +68,8 @@ import Testing
     }
 
     /// The prompt's logits when it shares steps with three other sequences in a paged cache of 4-position blocks
-    /// (block tables shuffled): each step mixes prefill chunks and single decode tokens, with the sequence of
-    /// interest at a different place in the batch each time.
+    /// (block tables shuffled): each step mixes prefill chunks and single decode tokens (one step only decodes), with
+    /// the sequence of interest at a different place in the batch each time.
     static func ragged(_ model: Transformer, _ prompt: [Int32]) throws -> [Float] {
         let vocab = model.config.vocabularySize
         let blockSize = 4
@@ -88,7 +88,9 @@ import Testing
             [(0, 1), (1, 1), (2, 5), (3, 3)],
             [(3, 1), (2, 1), (1, 1), (0, 8)],
             [(1, 7), (0, 1)],
-            [(2, 1), (3, 12), (0, 4)],
+            // Only decodes, one row per sequence: a server's steady state.
+            [(1, 1), (0, 1), (2, 1), (3, 1)],
+            [(2, 1), (3, 12), (0, 3)],
         ]
         var out: [Float] = []
         for step in steps {
