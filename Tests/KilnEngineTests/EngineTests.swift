@@ -84,8 +84,10 @@ import Testing
     /// The engine runs the fast path by default, and what it serves under load is exactly what the model computes
     /// for each sequence alone through its one-block cache (`kiln generate`'s path: the prompt in one chunk, then
     /// one token at a time): concurrent requests, chunked prefills (a 40-token step budget splits the prompts) and
-    /// paged blocks of 16 change no token.
-    @Test func concurrentFastPathMatchesTheSingleSequenceForward() async throws {
+    /// paged blocks of 16 change no token. Also with prompts capped at 8 tokens in steps beside decodes
+    /// (`maxPrefillTokensWithDecodes`), which cuts them into more, smaller chunks while others decode.
+    @Test(arguments: [nil, 8] as [Int?])
+    func concurrentFastPathMatchesTheSingleSequenceForward(prefillBesideDecodes: Int?) async throws {
         guard let model = try Self.loadModel() else { return }
         #expect(EngineConfig().precision == .fast)
         let transformer = model.transformer
@@ -105,7 +107,11 @@ import Testing
             }
             direct.append(out)
         }
-        let engine = try Engine(model: model, config: EngineConfig(maxBatchSize: 8, maxBatchTokens: 40, blockSize: 16))
+        let engine = try Engine(
+            model: model,
+            config: EngineConfig(
+                maxBatchSize: 8, maxBatchTokens: 40, blockSize: 16, maxPrefillTokensWithDecodes: prefillBesideDecodes))
+        #expect(engine.schedulerConfig.maxPrefillTokensWithDecodes == prefillBesideDecodes)
         let requests = try zip(prompts, lengths).map { GenerationRequest(promptTokens: $0, parameters: try greedy($1)) }
         let together = try await withThrowingTaskGroup(of: (Int, [Int32]).self) { group in
             for (i, r) in requests.enumerated() { group.addTask { (i, try await self.run(engine, r).tokens) } }
