@@ -62,7 +62,7 @@ struct Serve: AsyncParsableCommand {
     @Option(
         help: ArgumentHelp(
             "Most prompt tokens in an engine step in which requests decode (env MAX_PREFILL_TOKENS_WITH_DECODES; default \(Self.defaultPrefillWithDecodes)).",
-            discussion: "Every decoding request waits for its whole step, so prompts joining the step delay its next token; a smaller value caps that wait (time per output token) and spreads a new prompt over more steps (time to first token). Steps without decodes use the whole --max-batch-prefill-tokens."))
+            discussion: "Every decoding request waits for its whole step, so prompts joining the step delay its next token. A smaller value bounds that wait (the longest gap between a stream's tokens) and spreads a new prompt over more, smaller steps, at some cost in throughput; it does not lower the mean time per output token, which counts all the prompt work done while a request decodes. Steps without decodes use the whole --max-batch-prefill-tokens."))
     var maxPrefillTokensWithDecodes: Int?
 
     static let defaultPrefillWithDecodes = 64
