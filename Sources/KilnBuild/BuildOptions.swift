@@ -32,6 +32,8 @@ public struct BuildOptions: Sendable, Equatable {
     public var fold: Bool
     /// Pipeline stages (`--pp`): above 1, one file per stage holding only its layers (`EngineStage`).
     public var pipelineStages = 1
+    /// Tensor-parallel ranks per stage (`--tp`): above 1, one file per rank holding only its slice (`ShardCut`).
+    public var tensorParallel = 1
     /// The text whose activations calibrate the rounding of 4-bit weights (`GPTQ`; q4_0 and int4); nil rounds each
     /// group on its own (`Quantize`). `kiln build` passes `CalibrationText.builtIn` unless told otherwise.
     public var calibration: CalibrationText?

@@ -30,8 +30,9 @@ public enum EngineBuilder {
         public let tensor: String
     }
 
-    /// Builds the engine file `output`, or with `options.pipelineStages` M > 1 one file per stage
-    /// (`EngineStage.path`: OUT.rank0-of-M.kiln …), each holding only its stage's tensors; returns the first.
+    /// Builds the engine file `output`, or with `options.pipelineStages` M or `options.tensorParallel` N above 1 one
+    /// file per rank (`EngineStage.path`: OUT.rank0-of-R.kiln … for R = N×M ranks, stage-major), each holding only
+    /// its stage's tensors, cut to its tensor-parallel slice (`ShardCut`); returns the first.
     public static func build(
         source path: String, output: String, options: BuildOptions, threads: Int = 2,
         progress: (Progress) -> Void = { _ in }
@@ -39,7 +40,7 @@ public enum EngineBuilder {
         try buildAll(source: path, output: output, options: options, threads: threads, progress: progress)[0]
     }
 
-    /// `build`, returning every file written (one per pipeline stage).
+    /// `build`, returning every file written (one per rank).
     public static func buildAll(
         source path: String, output: String, options: BuildOptions, threads: Int = 2,
         progress: (Progress) -> Void = { _ in }
@@ -66,11 +67,14 @@ public enum EngineBuilder {
         try folds.resolve(allUnits, materialize: materialize)
         let hasOutput = tensors.contains { $0.name == "output.weight" }
         let stages = options.pipelineStages
+        let shards = options.tensorParallel
         guard stages >= 1, stages <= config.layerCount else {
             throw BuildError("--pp \(stages): the model has \(config.layerCount) layers (each stage needs at least one)")
         }
+        guard shards >= 1 else { throw BuildError("--tp must be ≥ 1") }
         let sections = try sourceSections(source)
-        var reports: [Report] = []
+        // Every rank's file planned first, so that a refused split writes nothing.
+        var plans: [(units: [BuildUnit], files: [RankFile])] = []
         for s in 0..<stages {
             // Layers split as the serving ranks split them (StageLayout): the first `layerCount % stages` take one more.
             let (base, extra) = (config.layerCount / stages, config.layerCount % stages)
@@ -81,76 +85,29 @@ public enum EngineBuilder {
                 : EngineStage(
                     stage: s, stages: stages, firstLayer: first, endLayer: first + base + (s < extra ? 1 : 0),
                     layerCount: config.layerCount)
-            let units = allUnits.filter { stage?.holds($0.name, tiedOutput: !hasOutput) ?? true }
-            let file = stage.map { EngineStage.path(output, stage: $0.stage, stages: stages) } ?? output
-            reports.append(
-                try write(
-                    units, to: file, stage: stage, source: source, path: path, config: config, options: options,
-                    folds: folds, calibration: calibration, checksum: checksum, sections: sections,
-                    hasOutput: hasOutput, pool: pool, materialize: materialize, progress: progress))
+            let units = allUnits.filter { stage?.holds($0.name) ?? true }
+            // Ranks are stage-major (rank = stage × N + shard), as the serving ranks number them.
+            let files = try (0..<shards).map { shard -> RankFile in
+                let rank = s * shards + shard
+                let path = stages * shards == 1 ? output : EngineStage.path(output, stage: rank, stages: stages * shards)
+                guard shards > 1 else { return RankFile(path: path, stage: stage, cut: nil, holds: { _ in true }) }
+                let layout = try shardLayout(config: config, units: units, shard: shard, shards: shards)
+                // Only rank 0 computes logits: the other shards need no output head or final norm.
+                let noHead = shard > 0
+                return RankFile(
+                    path: path, stage: stage, cut: ShardCut(layout: layout),
+                    holds: { noHead ? $0 != "output.weight" && $0 != "output_norm.weight" : true })
+            }
+            plans.append((units, files))
+        }
+        var reports: [Report] = []
+        for (units, files) in plans {
+            reports += try write(
+                units, to: files, source: source, path: path, config: config, options: options, folds: folds,
+                calibration: calibration, checksum: checksum, sections: sections, hasOutput: hasOutput, pool: pool,
+                materialize: materialize, progress: progress)
         }
         return reports
-    }
-
-    static func write(
-        _ units: [BuildUnit], to output: String, stage: EngineStage?, source: ModelLoader.Source, path: String,
-        config: ModelConfig, options: BuildOptions, folds: FoldPlan, calibration: CalibrationFactors?,
-        checksum: (hash: UInt64, bytes: Int), sections: [(name: String, data: Data)], hasOutput: Bool, pool: ThreadPool,
-        materialize: (BuildUnit) throws -> UnitBytes, progress: (Progress) -> Void
-    ) throws -> Report {
-        let total = units.reduce(0) { $0 + $1.estimatedBytes }
-        let writer = try EngineFileWriter(path: output, sourceSections: sections)
-        do {
-            var entries: [EngineTensor] = []
-            var done = 0
-            for unit in units {
-                progress(Progress(done: done, total: total, tensor: unit.name))
-                let data = folds.apply(unit, try materialize(unit))
-                let (offset, hash) = try writer.appendTensor(data.bytes)
-                var packed: EnginePackedCopy?
-                let packRow = unit.shape.count == 2 ? PackedMatrix.packedRowBytes(type: unit.type, k: unit.shape[1]) : 0
-                if packRow > 0, unit.name != "token_embd.weight" || !hasOutput {
-                    let rows = unit.shape[0]
-                    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: rows * packRow, alignment: 64)
-                    defer { buffer.deallocate() }
-                    PackedMatrix.pack(
-                        type: unit.type, weights: data.bytes.baseAddress!, rowBytes: data.bytes.count / rows, rows: rows,
-                        k: unit.shape[1], into: buffer.baseAddress!, pool: pool)
-                    let (pOffset, pHash) = try writer.appendTensor(UnsafeRawBufferPointer(buffer))
-                    packed = EnginePackedCopy(offset: pOffset, bytes: buffer.count, rowBytes: packRow, checksum: pHash)
-                }
-                entries.append(
-                    EngineTensor(
-                        name: unit.name, type: unit.type.rawValue, shape: unit.shape, offset: offset,
-                        bytes: data.bytes.count, checksum: hash,
-                        sourceType: Set(unit.parts.map { $0.type.description }).sorted().joined(separator: "+"),
-                        packed: packed))
-                data.release()
-                done += unit.estimatedBytes
-            }
-            progress(Progress(done: total, total: total, tensor: ""))
-            let metadata = EngineMetadata(
-                formatVersion: Int(EngineFile.formatVersion), kilnVersion: kilnVersion,
-                source: EngineSource(
-                    kind: source.kind, path: path, bytes: checksum.bytes, checksum: Hash64.hex(checksum.hash)),
-                config: summary(config), limits: options.limits,
-                plan: EnginePlan(
-                    weights: options.weights.rawValue, groupSize: options.weights == .keep ? nil : options.groupSize,
-                    fused: units.filter { $0.parts.count > 1 }.map {
-                        EngineFusion(name: $0.name, parts: $0.parts.map(\.name), rows: $0.parts.map { $0.shape[0] })
-                    },
-                    requiredCPUFeatures: [], optionalCPUFeatures: ["avx512f", "avx512bw", "avx512vnni"],
-                    packedLayout: packedLayout,
-                    notes: (quantizationNotes(options, units: units) ?? []) + (folds.skipped.map { [$0] } ?? []),
-                    folds: folds.records, calibration: calibration.map { $0.statistics.record(damping: $0.damping) }),
-                tensors: entries, stage: stage)
-            try writer.finish(metadata: metadata)
-            let bytes = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
-            return Report(output: output, bytes: bytes, metadata: metadata)
-        } catch {
-            writer.discard()
-            throw error
-        }
     }
 
     /// The quantization in words, for the plan (`kiln inspect`).

@@ -14,10 +14,14 @@ public struct EngineMetadata: Codable, Sendable, Equatable {
     /// Set in one rank's file of a pipeline-parallel build (`kiln build --pp M`): the stage it holds. Absent in a
     /// whole engine.
     public var stage: EngineStage?
+    /// Set in one rank's file of a tensor-parallel build (`kiln build --tp N`): the slice of each layer it holds.
+    /// Absent in a whole engine and in a `--pp`-only stage file.
+    public var shard: EngineShard?
 
     public init(
         formatVersion: Int, kilnVersion: String, source: EngineSource, config: [String: String],
-        limits: EngineLimits, plan: EnginePlan, tensors: [EngineTensor], stage: EngineStage? = nil
+        limits: EngineLimits, plan: EnginePlan, tensors: [EngineTensor], stage: EngineStage? = nil,
+        shard: EngineShard? = nil
     ) {
         self.formatVersion = formatVersion
         self.kilnVersion = kilnVersion
@@ -27,11 +31,68 @@ public struct EngineMetadata: Codable, Sendable, Equatable {
         self.plan = plan
         self.tensors = tensors
         self.stage = stage
+        self.shard = shard
+    }
+
+    /// Which rank of which job this file is for, in words (nil for a whole engine), e.g. "rank 3 of a 4-rank build
+    /// (tensor shard 1 of 2, pipeline stage 1 of 2)".
+    public var rankDescription: String? {
+        guard stage != nil || shard != nil else { return nil }
+        let shards = shard?.shards ?? 1
+        let stages = stage?.stages ?? 1
+        let rank = (stage?.stage ?? 0) * shards + (shard?.shard ?? 0)
+        let parts = [
+            shard.map { "tensor shard \($0.shard) of \($0.shards)" },
+            stage.map { "pipeline stage \($0.stage) of \($0.stages), layers \($0.firstLayer)..<\($0.endLayer)" },
+        ].compactMap { $0 }
+        return "rank \(rank) of a \(shards * stages)-rank build (" + parts.joined(separator: ", ") + ")"
+    }
+
+    /// How to serve the set of rank files this one (at `path`) belongs to.
+    public func servingHint(_ path: String) -> String? {
+        guard stage != nil || shard != nil else { return nil }
+        let shards = shard?.shards ?? 1
+        let stages = stage?.stages ?? 1
+        let flags = [shards > 1 ? "--tensor-parallel \(shards)" : nil, stages > 1 ? "--pipeline-parallel \(stages)" : nil]
+            .compactMap { $0 }.joined(separator: " ")
+        return "serve it with mpirun -np \(shards * stages) kiln serve \(flags) --model \(EngineStage.path(path, forRank: 0)) (each rank maps its own file)"
     }
 }
 
-/// One pipeline stage's share of a model: layers `firstLayer..<endLayer` of `layerCount`, plus the embeddings
-/// (stage 0) and the final norm and output head (the last stage; also the embeddings when they are tied).
+/// One tensor-parallel rank's slice of every layer (`kiln build --tp N`), Megatron-style: the query rows of KV
+/// heads `firstKVHead..<endKVHead` and their key and value rows, FFN rows `firstFFN..<endFFN` of gate and up, and
+/// the matching input columns of the attention output and down matrices, unless `wholeAttentionOutput` /
+/// `wholeFFNDown` (a column slice would cut quantization blocks: the matrix is stored whole and the ranks' inputs
+/// are gathered). Norms and the embeddings are stored whole.
+public struct EngineShard: Codable, Sendable, Equatable {
+    public var shard: Int
+    public var shards: Int
+    public var firstKVHead: Int
+    public var endKVHead: Int
+    public var firstFFN: Int
+    public var endFFN: Int
+    public var wholeAttentionOutput: Bool
+    public var wholeFFNDown: Bool
+
+    public init(
+        shard: Int, shards: Int, kvHeads: Range<Int>, ffn: Range<Int>, wholeAttentionOutput: Bool, wholeFFNDown: Bool
+    ) {
+        self.shard = shard
+        self.shards = shards
+        firstKVHead = kvHeads.lowerBound
+        endKVHead = kvHeads.upperBound
+        firstFFN = ffn.lowerBound
+        endFFN = ffn.upperBound
+        self.wholeAttentionOutput = wholeAttentionOutput
+        self.wholeFFNDown = wholeFFNDown
+    }
+
+    public var kvHeads: Range<Int> { firstKVHead..<endKVHead }
+    public var ffn: Range<Int> { firstFFN..<endFFN }
+}
+
+/// One pipeline stage's share of a model: layers `firstLayer..<endLayer` of `layerCount`, plus on stage 0 the
+/// embeddings, the final norm and the output head (rank 0 computes the logits from the last stage's hidden states).
 public struct EngineStage: Codable, Sendable, Equatable {
     public var stage: Int
     public var stages: Int
@@ -49,16 +110,14 @@ public struct EngineStage: Codable, Sendable, Equatable {
 
     public var layers: Range<Int> { firstLayer..<endLayer }
 
-    /// Whether tensor `name` (the engine's ggml names) belongs to this stage. `tiedOutput`: the model has no
-    /// output.weight, its head is the embedding table.
-    public func holds(_ name: String, tiedOutput: Bool) -> Bool {
+    /// Whether tensor `name` (the engine's ggml names) belongs to this stage.
+    public func holds(_ name: String) -> Bool {
         if name.hasPrefix("blk.") {
             guard let layer = Int(name.dropFirst(4).prefix { $0.isNumber }) else { return true }
             return layers.contains(layer)
         }
         switch name {
-        case "token_embd.weight": return stage == 0 || (stage == stages - 1 && tiedOutput)
-        case "output_norm.weight", "output.weight": return stage == stages - 1
+        case "token_embd.weight", "output_norm.weight", "output.weight": return stage == 0
         default: return true
         }
     }
@@ -67,6 +126,14 @@ public struct EngineStage: Codable, Sendable, Equatable {
     public static func path(_ output: String, stage: Int, stages: Int) -> String {
         let base = output.hasSuffix(".kiln") ? String(output.dropLast(5)) : output
         return base + ".rank\(stage)-of-\(stages).kiln"
+    }
+
+    /// R of a path ending in `.rankK-of-R.kiln` (nil for any other path).
+    public static func rankCount(_ path: String) -> Int? {
+        guard path.hasSuffix(".kiln"), let dot = path.range(of: ".rank", options: .backwards) else { return nil }
+        let parts = path[dot.upperBound...].dropLast(5).split(separator: "-of-", omittingEmptySubsequences: false)
+        guard parts.count == 2, Int(parts[0]) != nil, let n = Int(parts[1]) else { return nil }
+        return n
     }
 
     /// `path` with its `.rankK-of-N.kiln` ending naming `rank` instead (unchanged when it has no such ending).

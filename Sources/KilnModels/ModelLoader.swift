@@ -26,10 +26,8 @@ public enum ModelLoader {
     }
 
     public static func transformer(_ source: Source, threads: Int) throws -> Transformer {
-        if case .engine(let engine) = source, let s = engine.metadata.stage {
-            throw ModelError(
-                engine.path,
-                "this file is stage \(s.stage) of a \(s.stages)-stage pipeline build (layers \(s.firstLayer)..<\(s.endLayer)); serve it with mpirun -np \(s.stages) kiln serve --pipeline-parallel \(s.stages)")
+        if case .engine(let engine) = source, let what = engine.metadata.rankDescription, let how = engine.metadata.servingHint(engine.path) {
+            throw ModelError(engine.path, "this file is \(what), not a whole model; \(how)")
         }
         let (config, weights, owner) = try parts(source)
         let transformer = Transformer(config: config, weights: weights, owner: owner, threads: threads)
@@ -49,7 +47,8 @@ public enum ModelLoader {
     }
 
     /// The checkpoint's shape and its weights bound in place (nothing packed yet), with the object that keeps
-    /// the mapping alive. A pipeline stage's engine file (`EngineStage`) binds that stage's layers only.
+    /// the mapping alive. A pipeline stage's engine file (`EngineStage`) binds that stage's layers only; a
+    /// tensor-parallel rank's file (`EngineShard`) binds its slices (the config stays the whole model's).
     static func parts(_ source: Source) throws -> (ModelConfig, ModelWeights, AnyObject) {
         switch source {
         case .gguf(let gguf):
@@ -68,7 +67,8 @@ public enum ModelLoader {
             try checkCPU(engine)
             let config = try ModelLoader.config(of: source)
             let weights = try ModelWeights(
-                config: config, source: WeightSource(engine: engine), names: .gguf, stage: engine.metadata.stage?.layers)
+                config: config, source: WeightSource(engine: engine), names: .gguf, stage: engine.metadata.stage?.layers,
+                shard: engine.metadata.shard)
             return (config, weights, engine)
         }
     }

@@ -3,7 +3,7 @@ import KilnKernels
 import KilnTensors
 
 /// A pipeline's link between ranks: the collectives of the step protocol plus point-to-point messages, which carry
-/// activations from one stage to the next and the last stage's logits back to rank 0.
+/// activations from one stage to the next and the last stage's final hidden states back to rank 0.
 public protocol StageTransport: ShardTransport {
     /// Sends `bytes` to rank `peer`; returns once the buffer may be reused.
     func send(_ bytes: UnsafeRawBufferPointer, to peer: Int) throws
@@ -13,8 +13,9 @@ public protocol StageTransport: ShardTransport {
 
 /// Which layers one pipeline stage holds: `stages` contiguous runs of layers, the first `layerCount % stages`
 /// stages taking one more. Rank r is stage r (with N tensor-parallel ranks per stage: stage r / N, shard r % N).
-/// Stage 0 also embeds the tokens; the last stage applies the final norm and the output head and sends the logits
-/// to rank 0, which samples.
+/// Stage 0 also embeds the tokens; the last stage sends the final hidden states of the rows that want logits back
+/// to rank 0, which applies the final norm and the output head and samples (a hidden state is `hidden` floats, a
+/// row of logits `vocabulary`: 2,304 B against 196,608 B for SmolLM2).
 public struct StageLayout: Sendable, CustomStringConvertible {
     public let stage: Int
     public let stages: Int
@@ -38,7 +39,7 @@ public struct StageLayout: Sendable, CustomStringConvertible {
 
     public var description: String {
         "stage \(stage)/\(stages): layers \(layers.lowerBound)..<\(layers.upperBound) of \(layerCount)"
-            + (isFirst ? ", embeddings" : "") + (isLast ? ", output head" : "")
+            + (isFirst ? ", embeddings, output head (rank 0)" : "")
     }
 }
 
@@ -98,14 +99,16 @@ extension Transformer {
     ) throws -> Transformer {
         let stage = try Self.pipelineStage(
             config: config, weights: weights, owner: self, transport: transport, threads: threads,
-            microBatches: microBatches, precision: precision, tensorParallel: tensorParallel)
-        stage.kvCacheDType = kvCacheDType
+            microBatches: microBatches, settings: settings, tensorParallel: tensorParallel)
         return stage
     }
 
+    /// `fileShard`: the weights are already this rank's tensor-parallel slices (its own file of a
+    /// `kiln build --tp N --pp M`).
     static func pipelineStage(
         config: ModelConfig, weights: ModelWeights, owner: AnyObject, transport: StageTransport, threads: Int,
-        microBatches: Int?, precision: Precision, tensorParallel tp: ShardTransport? = nil
+        microBatches: Int?, settings: Settings, tensorParallel tp: ShardTransport? = nil,
+        fileShard: ShardLayout? = nil
     ) throws -> Transformer {
         let shards = tp?.size ?? 1
         guard transport.size % shards == 0, (tp?.rank ?? 0) == transport.rank % shards else {
@@ -120,9 +123,18 @@ extension Transformer {
         var w = weights
         // A stage's own engine file binds only its layers already.
         if weights.layers.count == config.layerCount { w.layers = Array(weights.layers[layout.layers]) }
-        var stage = Transformer(config: c, weights: w, owner: owner, threads: threads, packOutput: layout.isLast)
-        stage.precision = precision
-        if let tp, shards > 1 { stage = try stage.tensorParallelShard(transport: tp, threads: threads) }
+        var stage: Transformer
+        if let fileShard, let tp {
+            stage = Transformer.makeShard(
+                config: c, layout: fileShard, weights: w, owner: owner, transport: tp, threads: threads,
+                packOutput: transport.rank == 0)
+            stage.settings = settings
+        } else {
+            // Only rank 0 computes logits (from the last stage's hidden states).
+            stage = Transformer(config: c, weights: w, owner: owner, threads: threads, packOutput: transport.rank == 0)
+            stage.settings = settings
+            if let tp, shards > 1 { stage = try stage.tensorParallelShard(transport: tp, threads: threads) }
+        }
         stage.stage = PipelineStage(
             layout: layout, transport: transport, microBatches: microBatches ?? layout.stages, shards: shards)
         return stage
@@ -132,16 +144,28 @@ extension Transformer {
     public var stageLayout: StageLayout? { stage?.layout }
 
     /// One step's pieces through this stage, in order: stage 0 embeds each piece, later stages receive it from the
-    /// previous one; every stage but the last sends its output on, the last computes the logits of the rows that
-    /// want them. A blocking send returns once the next stage has taken the piece, so stage k computes piece i+1
-    /// while stage k+1 computes piece i. The last stage sends all logits to rank 0 at the end of the step (never
-    /// between pieces: rank 0 is then still sending, and two ranks sending to each other would wait forever).
-    /// An exchange that fails leaves the step, recorded as the stage's failure (`end()` throws it).
+    /// previous one; every stage but the last sends its output on, the last keeps the final hidden states of the rows
+    /// that want logits. A blocking send returns once the next stage has taken the piece, so stage k computes piece
+    /// i+1 while stage k+1 computes piece i. The last stage sends the kept hidden states to rank 0 at the end of the
+    /// step (never between pieces: rank 0 is then still sending, and two ranks sending to each other would wait
+    /// forever), and rank 0 computes their logits. An exchange that fails leaves the step, recorded as the stage's
+    /// failure (`end()` throws it).
     func runPipelined(
         _ pieces: [RowPlan], batch: [BatchChunk], cache: PagedKVCache, stage: PipelineStage, logits: inout [Float]
     ) {
         let l = stage.layout
         let d = config.hiddenSize
+        let wanted = logits.count / config.vocabularySize
+        let root = stage.transport.rank == 0
+        guard l.stages > 1 else {
+            for plan in pieces {
+                forwardRows(plan, batch: batch, cache: cache, embed: true)
+                outputLogits(plan, logits: &logits)
+            }
+            return
+        }
+        // [wanted, d]: the final hidden states of the rows that want logits, in logit order.
+        var hidden = [Float](repeating: 0, count: (l.isLast && stage.shardRank == 0) || root ? wanted * d : 0)
         do {
             for plan in pieces {
                 if !l.isFirst { try stage.receive(scratch.x, count: plan.count * d, from: stage.peer(l.stage - 1)) }
@@ -149,18 +173,32 @@ extension Transformer {
                 // A tensor-parallel exchange inside the stage that failed: the piece is lost.
                 if let failure = shard?.failure { throw failure }
                 if l.isLast {
-                    outputLogits(plan, logits: &logits)
+                    guard stage.shardRank == 0 else { continue }
+                    for (i, index) in plan.logitIndex.enumerated() where index >= 0 {
+                        hidden.withUnsafeMutableBufferPointer {
+                            ($0.baseAddress! + index * d).update(from: scratch.x + i * d, count: d)
+                        }
+                    }
                 } else {
                     try stage.send(scratch.x, count: plan.count * d, to: stage.peer(l.stage + 1))
                 }
             }
-            // The logits travel from the last stage's first shard to rank 0 (the other shards computed the same).
-            guard l.stages > 1, !logits.isEmpty, stage.shardRank == 0 else { return }
-            if l.isLast {
-                try logits.withUnsafeBufferPointer { try stage.send($0.baseAddress!, count: $0.count, to: 0) }
-            } else if stage.transport.rank == 0 {
-                try logits.withUnsafeMutableBufferPointer {
+            // The hidden states travel from the last stage's first shard to rank 0 (the other shards hold the same).
+            guard wanted > 0 else { return }
+            if l.isLast, stage.shardRank == 0 {
+                try hidden.withUnsafeBufferPointer { try stage.send($0.baseAddress!, count: $0.count, to: 0) }
+            } else if root {
+                try hidden.withUnsafeMutableBufferPointer {
                     try stage.receive($0.baseAddress!, count: $0.count, from: stage.peer(l.stages - 1))
+                }
+                // The final norm and the head, `maxChunk` rows at a time through the scratch rows.
+                let vocab = config.vocabularySize
+                var first = 0
+                while first < wanted {
+                    let n = min(maxChunk, wanted - first)
+                    hidden.withUnsafeBufferPointer { scratch.x.update(from: $0.baseAddress! + first * d, count: n * d) }
+                    logits.withUnsafeMutableBufferPointer { computeLogits(rows: 0..<n, into: $0.baseAddress! + first * vocab) }
+                    first += n
                 }
             }
         } catch {
@@ -171,25 +209,32 @@ extension Transformer {
 
 extension LoadedModel {
     /// This rank's pipeline stage of the model at `path`: only the stage's layers are bound and packed (and only
-    /// the last stage's output head), so a rank's memory holds its share of the weights; the rest of the file is
-    /// mapped but never read. `path` may be the rank's own file of a `kiln build --pp` (then nothing else is
-    /// mapped at all).
+    /// rank 0's output head), so a rank's memory holds its share of the weights; the rest of the file is
+    /// mapped but never read. `path` may be the rank's own file of a `kiln build --pp M` or `--tp N --pp M` (then
+    /// nothing else is mapped at all; `rankFile` names it).
     public static func loadStage(
         _ path: String, transport: StageTransport, threads: Int, microBatches: Int? = nil,
         tensorParallel: ShardTransport? = nil
     ) throws -> LoadedModel {
         try load(path) { source in
             let shards = tensorParallel?.size ?? 1
-            if case .engine(let engine) = source, let s = engine.metadata.stage,
-                s.stage != transport.rank / shards || s.stages * shards != transport.size
-            {
-                throw ModelError(
-                    path, "this file is stage \(s.stage) of \(s.stages); rank \(transport.rank) of \(transport.size) needs its own")
-            }
+            var fileShard: ShardLayout?
             let (config, weights, owner) = try ModelLoader.parts(source)
+            if case .engine(let engine) = source {
+                try engine.metadata.checkRank(
+                    transport.rank, shards: shards, stages: transport.size / shards, path: path, slicesAtLoad: true)
+                fileShard = try engine.metadata.shard.map { try ShardLayout(config: config, recorded: $0, path: path) }
+                // Rank 0 computes the logits: its file must hold the final norm (files of an older build keep it on
+                // the last stage).
+                if transport.rank == 0, engine.metadata.stage != nil, engine.tensor("output_norm.weight") == nil {
+                    throw ModelError(
+                        path,
+                        "rank 0's file lacks the final norm and output head (an older build kept them on the last stage); rebuild the rank files with kiln build")
+                }
+            }
             let stage = try Transformer.pipelineStage(
                 config: config, weights: weights, owner: owner, transport: transport, threads: threads,
-                microBatches: microBatches, precision: .fast, tensorParallel: tensorParallel)
+                microBatches: microBatches, settings: Transformer.Settings(), tensorParallel: tensorParallel, fileShard: fileShard)
             try ModelLoader.applyBuildDefaults(source, to: stage)
             return stage
         }

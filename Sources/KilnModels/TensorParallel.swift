@@ -1,4 +1,5 @@
 import Foundation
+import KilnFormats
 import KilnKernels
 import KilnTensors
 
@@ -42,7 +43,17 @@ public struct ShardLayout: Sendable, CustomStringConvertible {
     let fullQDim: Int
     let fullFFN: Int
 
-    var qColumns: Range<Int> { kvHeads.lowerBound * group * headDim..<kvHeads.upperBound * group * headDim }
+    /// This rank's query rows (of Q) and input columns (of o_proj).
+    public var qColumns: Range<Int> { kvHeads.lowerBound * group * headDim..<kvHeads.upperBound * group * headDim }
+    /// This rank's key and value rows.
+    public var kvRows: Range<Int> { kvHeads.lowerBound * headDim..<kvHeads.upperBound * headDim }
+
+    /// The slice a `kiln build --tp` file records (`EngineShard`).
+    public var engineShard: EngineShard {
+        EngineShard(
+            shard: rank, shards: size, kvHeads: kvHeads, ffn: ffn, wholeAttentionOutput: gatherAttention,
+            wholeFFNDown: gatherFFN)
+    }
 
     public var description: String {
         "rank \(rank)/\(size): kv heads \(kvHeads.lowerBound)..<\(kvHeads.upperBound) (q heads \(kvHeads.lowerBound * group)..<\(kvHeads.upperBound * group)), ffn rows \(ffn.lowerBound)..<\(ffn.upperBound)"
@@ -59,6 +70,15 @@ public struct ShardLayout: Sendable, CustomStringConvertible {
     }
 
     init(config c: ModelConfig, weights w: ModelWeights, rank: Int, size: Int, keepWhole: Bool = false) throws {
+        try self.init(
+            config: c, rank: rank, size: size, downBlock: w.layers.map { $0.wDown.type.blockElements }.max() ?? 1,
+            outputBlock: w.layers.map { $0.wo.type.blockElements }.max() ?? 1, keepWhole: keepWhole)
+    }
+
+    /// The layout of rank `rank` of `size` for layers whose down matrices' largest block holds `downBlock` values
+    /// and whose o_proj matrices' largest block holds `outputBlock` (block sizes 1, 32, 256 divide one another, so a
+    /// slice on the largest block's boundaries cuts no matrix's blocks).
+    public init(config c: ModelConfig, rank: Int, size: Int, downBlock: Int, outputBlock: Int, keepWhole: Bool = false) throws {
         guard size >= 1, rank >= 0, rank < size else { throw ModelError("tensor parallel", "rank \(rank) of \(size)") }
         guard c.kvHeadCount >= size else {
             throw ModelError(
@@ -73,7 +93,7 @@ public struct ShardLayout: Sendable, CustomStringConvertible {
         fullFFN = c.ffnSize
         kvHeads = Self.split(c.kvHeadCount, rank: rank, size: size)
         // FFN rows in units of the down matrices' largest block, so every rank's slice of down is whole blocks.
-        let unit = w.layers.map { $0.wDown.type.blockElements }.max() ?? 1
+        let unit = max(1, downBlock)
         if !keepWhole, c.ffnSize % unit == 0, c.ffnSize / unit >= size {
             let units = Self.split(c.ffnSize / unit, rank: rank, size: size)
             ffn = units.lowerBound * unit..<units.upperBound * unit
@@ -83,8 +103,48 @@ public struct ShardLayout: Sendable, CustomStringConvertible {
             gatherFFN = true
         }
         let q = kvHeads.lowerBound * group * c.headDim..<kvHeads.upperBound * group * c.headDim
-        let aligned = { (m: WeightMatrix) in q.lowerBound % m.type.blockElements == 0 && q.upperBound % m.type.blockElements == 0 }
-        gatherAttention = keepWhole || !w.layers.allSatisfy { aligned($0.wo) }
+        let e = max(1, outputBlock)
+        gatherAttention = keepWhole || q.lowerBound % e != 0 || q.upperBound % e != 0
+    }
+
+    /// The layout a `kiln build --tp` file records, checked against the model's shape.
+    init(config c: ModelConfig, recorded s: EngineShard, path: String) throws {
+        guard s.shards >= 1, s.shard >= 0, s.shard < s.shards, c.kvHeadCount >= s.shards,
+            s.kvHeads.lowerBound >= 0, s.kvHeads.upperBound <= c.kvHeadCount, !s.kvHeads.isEmpty,
+            s.ffn.lowerBound >= 0, s.ffn.upperBound <= c.ffnSize, !s.ffn.isEmpty
+        else { throw ModelError(path, "file is corrupt: its tensor-parallel slice \(s) does not fit the model") }
+        rank = s.shard
+        size = s.shards
+        kvHeads = s.kvHeads
+        ffn = s.ffn
+        gatherAttention = s.wholeAttentionOutput
+        gatherFFN = s.wholeFFNDown
+        group = c.headCount / c.kvHeadCount
+        headDim = c.headDim
+        fullQDim = c.qDim
+        fullFFN = c.ffnSize
+    }
+
+    /// `w`'s layers cut to this rank's slices: row slices point into `w`'s mapping; column slices are copied into
+    /// `storage`.
+    func slice(_ w: ModelWeights, storage: ShardStorage) -> ModelWeights {
+        let (qRows, kvRows) = (qColumns, self.kvRows)
+        var w = w
+        w.layers = w.layers.map { l in
+            var s = l
+            s.wq = l.wq.rows(qRows)
+            s.wk = l.wk.rows(kvRows)
+            s.wv = l.wv.rows(kvRows)
+            s.bq = l.bq.map { Array($0[qRows]) }
+            s.bk = l.bk.map { Array($0[kvRows]) }
+            s.bv = l.bv.map { Array($0[kvRows]) }
+            s.wo = gatherAttention ? l.wo : storage.columns(l.wo, qRows)
+            s.wGate = l.wGate.rows(ffn)
+            s.wUp = l.wUp.rows(ffn)
+            s.wDown = gatherFFN ? l.wDown : storage.columns(l.wDown, ffn)
+            return s
+        }
+        return w
     }
 }
 
@@ -232,40 +292,33 @@ extension Transformer {
     public func tensorParallelShard(transport: ShardTransport, threads: Int, keepWhole: Bool = false) throws -> Transformer {
         let layout = try ShardLayout(
             config: config, weights: weights, rank: transport.rank, size: transport.size, keepWhole: keepWhole)
+        let storage = ShardStorage(parent: self)
+        let shard = Self.makeShard(
+            config: config, layout: layout, weights: layout.slice(weights, storage: storage), owner: storage,
+            transport: transport, threads: threads, packOutput: weights.output.packed != nil)
+        shard.settings = settings
+        return shard
+    }
+
+    /// A shard transformer over `weights`, already cut to `layout`'s slices (by `ShardLayout.slice`, or by
+    /// `kiln build --tp`); `config` is the unsplit model's (or stage's).
+    static func makeShard(
+        config: ModelConfig, layout: ShardLayout, weights w: ModelWeights, owner: AnyObject, transport: ShardTransport,
+        threads: Int, packOutput: Bool = true
+    ) -> Transformer {
         var c = config
         c.kvHeadCount = layout.kvHeads.count
         c.headCount = layout.kvHeads.count * layout.group
         c.ffnSize = layout.ffn.count
-        let storage = ShardStorage(parent: self)
-        let hd = config.headDim
-        let kvRows = layout.kvHeads.lowerBound * hd..<layout.kvHeads.upperBound * hd
-        let qRows = layout.qColumns
-        var w = weights
-        w.layers = weights.layers.map { l in
-            var s = l
-            s.wq = l.wq.rows(qRows)
-            s.wk = l.wk.rows(kvRows)
-            s.wv = l.wv.rows(kvRows)
-            s.bq = l.bq.map { Array($0[qRows]) }
-            s.bk = l.bk.map { Array($0[kvRows]) }
-            s.bv = l.bv.map { Array($0[kvRows]) }
-            s.wo = layout.gatherAttention ? l.wo : storage.columns(l.wo, qRows)
-            s.wGate = l.wGate.rows(layout.ffn)
-            s.wUp = l.wUp.rows(layout.ffn)
-            s.wDown = layout.gatherFFN ? l.wDown : storage.columns(l.wDown, layout.ffn)
-            return s
-        }
-        let shard = Transformer(config: c, weights: w, owner: storage, threads: threads)
-        shard.precision = precision
-        shard.kvCacheDType = kvCacheDType
+        let shard = Transformer(config: c, weights: w, owner: owner, threads: threads, packOutput: packOutput)
         if layout.gatherAttention || layout.gatherFFN {
             // A whole matrix reads the full input width: size the buffers for it.
             var wide = c
             if layout.gatherAttention { wide.headCount = config.headCount }
             if layout.gatherFFN { wide.ffnSize = config.ffnSize }
-            shard.scratch = Scratch(config: wide, tokens: maxChunk, threads: shard.pool.threadCount)
+            shard.scratch = Scratch(config: wide, tokens: shard.maxChunk, threads: shard.pool.threadCount)
         }
-        shard.shard = TensorShard(layout: layout, transport: transport, maxTokens: maxChunk)
+        shard.shard = TensorShard(layout: layout, transport: transport, maxTokens: shard.maxChunk)
         return shard
     }
 

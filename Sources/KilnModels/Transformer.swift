@@ -36,12 +36,33 @@ public final class Transformer: @unchecked Sendable {
     var localRoPE: RoPETable?
     /// Tokens per forward chunk: bounds scratch memory during long prompts.
     public let maxChunk = 128
-    /// How matrices read their activations: `.fast` quantizes them to 8 bits for the integer kernels (the default);
-    /// `.reference` keeps float32 activations, matching transformers within the reference tests' 1e-3 tolerance.
-    public var precision: Precision = .fast
-    /// The KV cache format `makeCache`/`makePagedCache` use when none is given; nil follows `precision`: float32
-    /// for `.reference` (everything float32, to match transformers), half precision for `.fast`.
-    public var kvCacheDType: KVCacheDType?
+    /// How this transformer computes, as one value: a transformer derived from it (a tensor-parallel shard, a
+    /// pipeline stage) takes all of it at once, so a setting added here cannot be forgotten by one of them.
+    public struct Settings: Sendable, Equatable {
+        /// How matrices read their activations: `.fast` quantizes them to 8 bits for the integer kernels (the
+        /// default); `.reference` keeps float32 activations, matching transformers within the reference tests' 1e-3
+        /// tolerance.
+        public var precision: Precision = .fast
+        /// The KV cache format `makeCache`/`makePagedCache` use when none is given; nil follows `precision`: float32
+        /// for `.reference` (everything float32, to match transformers), half precision for `.fast`.
+        public var kvCacheDType: KVCacheDType?
+
+        public init(precision: Precision = .fast, kvCacheDType: KVCacheDType? = nil) {
+            self.precision = precision
+            self.kvCacheDType = kvCacheDType
+        }
+    }
+    public var settings = Settings()
+    /// `settings.precision`.
+    public var precision: Precision {
+        get { settings.precision }
+        set { settings.precision = newValue }
+    }
+    /// `settings.kvCacheDType`.
+    public var kvCacheDType: KVCacheDType? {
+        get { settings.kvCacheDType }
+        set { settings.kvCacheDType = newValue }
+    }
     public var defaultKVCacheDType: KVCacheDType { kvCacheDType ?? (precision == .reference ? .f32 : .f16) }
     var scratch: Scratch
     /// This rank's part of a tensor-parallel model (TensorParallel.swift); nil when the model runs whole.
@@ -304,7 +325,7 @@ public final class Transformer: @unchecked Sendable {
     }
 
     /// logits for the chunk's rows `rows` (already in `scratch.x`) into `out` [rows.count, vocab].
-    private func computeLogits(rows: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+    func computeLogits(rows: Range<Int>, into out: UnsafeMutablePointer<Float>) {
         let d = config.hiddenSize
         let s = scratch
         Ops.rmsNorm(

@@ -197,11 +197,23 @@ extension ModelWeights {
     }
 
     /// `stage`: only these layers (one pipeline stage's file, `EngineStage`); the embeddings, final norm and output
-    /// head may then be absent, and stand as empty placeholders that the stage never reads.
-    init(config c: ModelConfig, source s: WeightSource, names n: TensorNames, stage: Range<Int>? = nil) throws {
+    /// head may then be absent, and stand as empty placeholders that the stage never reads. `shard`: one
+    /// tensor-parallel rank's file (`EngineShard`), whose layers hold only that rank's slices.
+    init(
+        config c: ModelConfig, source s: WeightSource, names n: TensorNames, stage: Range<Int>? = nil,
+        shard: EngineShard? = nil
+    ) throws {
         let d = c.hiddenSize
         let off = c.normWeightOffset
-        let partial = stage != nil
+        let partial = stage != nil || shard != nil
+        // A shard's widths: its heads' query rows, their KV rows, its FFN rows, and the input columns of o_proj and
+        // down (the full width where the file keeps them whole).
+        let group = c.headCount / c.kvHeadCount
+        let qDim = shard.map { $0.kvHeads.count * group * c.headDim } ?? c.qDim
+        let kvDim = shard.map { $0.kvHeads.count * c.headDim } ?? c.kvDim
+        let ffnSize = shard?.ffn.count ?? c.ffnSize
+        let oColumns = shard?.wholeAttentionOutput == true ? c.qDim : qDim
+        let downColumns = shard?.wholeFFNDown == true ? c.ffnSize : ffnSize
         func edge(_ name: String) throws -> WeightMatrix {
             if partial, !s.has(name) { return .absent(name, columns: d) }
             return try s.matrix(name, rows: c.vocabularySize, columns: d)
@@ -216,20 +228,20 @@ extension ModelWeights {
             let gemma = c.hasPostNorms
             return LayerWeights(
                 attentionNorm: try s.vector(name(.attentionNorm), count: d, offset: off),
-                wq: try s.matrix(name(.q), rows: c.qDim, columns: d),
-                wk: try s.matrix(name(.k), rows: c.kvDim, columns: d),
-                wv: try s.matrix(name(.v), rows: c.kvDim, columns: d),
-                bq: try s.optionalVector(name(.qBias), count: c.qDim),
-                bk: try s.optionalVector(name(.kBias), count: c.kvDim),
-                bv: try s.optionalVector(name(.vBias), count: c.kvDim),
+                wq: try s.matrix(name(.q), rows: qDim, columns: d),
+                wk: try s.matrix(name(.k), rows: kvDim, columns: d),
+                wv: try s.matrix(name(.v), rows: kvDim, columns: d),
+                bq: try s.optionalVector(name(.qBias), count: qDim),
+                bk: try s.optionalVector(name(.kBias), count: kvDim),
+                bv: try s.optionalVector(name(.vBias), count: kvDim),
                 qNorm: c.hasQKNorm ? try s.vector(name(.qNorm), count: c.headDim, offset: off) : nil,
                 kNorm: c.hasQKNorm ? try s.vector(name(.kNorm), count: c.headDim, offset: off) : nil,
-                wo: try s.matrix(name(.o), rows: d, columns: c.qDim),
+                wo: try s.matrix(name(.o), rows: d, columns: oColumns),
                 postAttentionNorm: gemma ? try s.vector(name(.postAttentionNorm), count: d, offset: off) : nil,
                 ffnNorm: try s.vector(name(.ffnNorm), count: d, offset: off),
-                wGate: try s.matrix(name(.gate), rows: c.ffnSize, columns: d),
-                wUp: try s.matrix(name(.up), rows: c.ffnSize, columns: d),
-                wDown: try s.matrix(name(.down), rows: d, columns: c.ffnSize),
+                wGate: try s.matrix(name(.gate), rows: ffnSize, columns: d),
+                wUp: try s.matrix(name(.up), rows: ffnSize, columns: d),
+                wDown: try s.matrix(name(.down), rows: d, columns: downColumns),
                 postFFNNorm: gemma ? try s.vector(name(.postFFNNorm), count: d, offset: off) : nil)
         }
         ropeFrequencyFactors = try s.optionalVector("rope_freqs.weight", count: c.headDim / 2)

@@ -75,7 +75,12 @@ struct BuildCommand: ParsableCommand {
 
     @Option(
         name: .customLong("tp"),
-        help: "Tensor-parallel ranks: only 1 (tensor-parallel ranks map one whole engine file and slice it at load).")
+        help: """
+            Tensor-parallel ranks (per stage with --pp M): write one file per rank, OUT.rank0-of-R.kiln … for R = N×M \
+            ranks (rank = stage × N + shard), each holding only its slice of its stage's layers: its heads' Q, K, V rows \
+            and its FFN rows of gate and up, the matching columns of the attention output and down (serve with \
+            mpirun -np R kiln serve --tensor-parallel N [--pipeline-parallel M] --model OUT.rank0-of-R.kiln).
+            """)
     var tensorParallel: Int = 1
 
     @Option(name: .shortAndLong, help: "Threads for quantizing and packing.")
@@ -101,10 +106,7 @@ struct BuildCommand: ParsableCommand {
             if let v, v < 1 { throw ValidationError("\(name) must be ≥ 1") }
         }
         guard pipelineStages >= 1 else { throw ValidationError("--pp must be ≥ 1") }
-        guard tensorParallel == 1 else {
-            throw ValidationError(
-                "--tp \(tensorParallel): per-rank tensor-parallel files are not written yet; build one engine (with --pp for stages) and serve it with --tensor-parallel, each rank slicing it at load")
-        }
+        guard tensorParallel >= 1 else { throw ValidationError("--tp must be ≥ 1") }
     }
 
     /// The calibration text: the file given, none, or the built-in text where calibration is the default.
@@ -127,6 +129,7 @@ struct BuildCommand: ParsableCommand {
                 maxNumTokens: maxNumTokens, kvCacheDType: (try? KVCacheOption.parse(kvCacheDType))?.rawValue),
             fuse: !noFuse, fold: !noFold)
         options.pipelineStages = pipelineStages
+        options.tensorParallel = tensorParallel
         return options
     }
 
@@ -145,7 +148,7 @@ struct BuildCommand: ParsableCommand {
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         for report in reports {
             let fused = report.metadata.plan.fused.count
-            let stage = report.metadata.stage.map { " (stage \($0.stage) of \($0.stages): layers \($0.firstLayer)..<\($0.endLayer))" }
+            let stage = report.metadata.rankDescription.map { " (\($0))" }
             printError(
                 String(
                     format: "built %@%@: %.1f MiB, %d tensors (%d fused), weights %@, in %.2f s", report.output, stage ?? "",

@@ -19,6 +19,12 @@ enum InspectEngine {
         if let s = m.stage {
             Swift.print("stage: \(s.stage) of \(s.stages), layers \(s.firstLayer)..<\(s.endLayer) of \(s.layerCount) (kiln build --pp)")
         }
+        if let s = m.shard {
+            Swift.print(
+                "shard: \(s.shard) of \(s.shards), kv heads \(s.firstKVHead)..<\(s.endKVHead), ffn rows \(s.firstFFN)..<\(s.endFFN)"
+                    + (s.wholeAttentionOutput ? ", attention output whole" : "") + (s.wholeFFNDown ? ", ffn down whole" : "")
+                    + " (kiln build --tp)")
+        }
         let l = m.limits
         Swift.print(
             "limits: max-batch-size=\(l.maxBatchSize.map(String.init) ?? "-") max-input-tokens=\(l.maxInputTokens.map(String.init) ?? "-") max-total-tokens=\(l.maxTotalTokens.map(String.init) ?? "-") max-num-tokens=\(l.maxNumTokens.map(String.init) ?? "-") kv-cache-dtype=\(l.kvCacheDType ?? "auto")")

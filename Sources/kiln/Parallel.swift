@@ -120,23 +120,24 @@ final class ParallelGroup: @unchecked Sendable {
         return String(decoding: words.map { UInt8(truncatingIfNeeded: $0) }, as: UTF8.self)
     }
 
-    /// This rank's shard of `model` (a pipeline stage is loaded as such by `load`); returns once every rank has its
-    /// part.
+    /// This rank's part of the model (loaded as such by `load`); returns once every rank has its part.
     func shard(_ model: LoadedModel, threads: Int) throws -> LoadedModel {
-        let sharded = stages > 1 ? model : try model.tensorParallelShard(transport: transport, threads: threads)
+        let sharded = model
         let t = sharded.transformer
         printError("\(kind): " + [t.stageLayout.map { "\($0)" }, t.shardLayout.map { "\($0)" }].compactMap { $0 }.joined(separator: "; "))
         try world.barrier(timeout: Self.loadTimeout)
         return sharded
     }
 
-    /// Loads the model at `path` as this rank needs it: a pipeline stage binds and packs only its own layers. A path
-    /// ending in `.rankK-of-N.kiln` (`kiln build --pp N`) names every rank's file: each rank loads its own.
+    /// Loads the model at `path` as this rank needs it: a pipeline stage binds and packs only its own layers, a
+    /// tensor-parallel shard only its slices. A path ending in `.rankK-of-R.kiln` (`kiln build --tp N --pp M`, or
+    /// `--pp M` stage files shared by a stage's shards) names every rank's file: each rank loads its own.
     func load(_ path: String, threads: Int) throws -> LoadedModel {
-        guard stages > 1 else { return try LoadedModel.load(path, threads: threads) }
+        let shards = stages > 1 ? (tensor?.size ?? 1) : world.size
+        let file = LoadedModel.rankFile(path, rank: world.rank, shards: shards, stages: stages)
+        guard stages > 1 else { return try LoadedModel.loadShard(file, transport: transport, threads: threads) }
         return try LoadedModel.loadStage(
-            EngineStage.path(path, forRank: world.rank / (tensor?.size ?? 1)), transport: transport, threads: threads,
-            microBatches: microBatches, tensorParallel: tensor)
+            file, transport: transport, threads: threads, microBatches: microBatches, tensorParallel: tensor)
     }
 
     /// A worker's life after loading: serve steps until rank 0 stops the group or is lost.

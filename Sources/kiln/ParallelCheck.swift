@@ -53,10 +53,11 @@ struct ParallelCheck: ParsableCommand {
 
     @Option(
         help: """
-            With --pipeline-parallel: the stages' files of a `kiln build --pp` (OUT.rank0-of-N.kiln; each rank loads \
-            its own) instead of stages cut from --model, which stays the single-process reference.
+            The ranks' files of a `kiln build --tp N --pp M` or the stages' files of a `kiln build --pp M` \
+            (OUT.rank0-of-R.kiln; each rank loads its own) instead of parts cut from --model, which stays the \
+            single-process reference.
             """)
-    var stageModel: String?
+    var rankModel: String?
 
     @Option(help: "Only the golden prompts of at most this many tokens.")
     var maxPromptTokens: Int?
@@ -187,23 +188,34 @@ struct ParallelCheck: ParsableCommand {
         let full = try reportingErrors { try ModelLoader.transformer(ModelLoader.open(path), threads: singleThreads) }
         let transport = MPITransport(world)
         full.precision = Precision(rawValue: precision) ?? .fast
+        // TP×PP: the group of this rank's stage, whose all-reduces count in the bytes exchanged too.
+        var stageGroup: Communicator?
         let shard = try reportingErrors {
             if pipelineParallel > 1 {
                 guard world.size % pipelineParallel == 0 else {
                     throw ValidationError("--pipeline-parallel \(pipelineParallel) needs a multiple of \(pipelineParallel) ranks")
                 }
                 let shards = world.size / pipelineParallel
-                let tensor = shards > 1 ? MPITransport(try world.split(color: world.rank / shards)) : nil
-                if let stageModel {
+                if shards > 1 { stageGroup = try world.split(color: world.rank / shards) }
+                let tensor = stageGroup.map(MPITransport.init)
+                if let rankModel {
                     let stage = try LoadedModel.loadStage(
-                        EngineStage.path(stageModel, forRank: world.rank / shards), transport: transport, threads: threads,
-                        microBatches: microBatches, tensorParallel: tensor
+                        LoadedModel.rankFile(rankModel, rank: world.rank, shards: shards, stages: pipelineParallel),
+                        transport: transport, threads: threads, microBatches: microBatches, tensorParallel: tensor
                     ).transformer
                     stage.precision = full.precision
                     return stage
                 }
                 return try full.pipelineStage(
                     transport: transport, threads: threads, microBatches: microBatches, tensorParallel: tensor)
+            }
+            if let rankModel {
+                let shard = try LoadedModel.loadShard(
+                    LoadedModel.rankFile(rankModel, rank: world.rank, shards: world.size, stages: 1), transport: transport,
+                    threads: threads, keepWhole: whole
+                ).transformer
+                shard.precision = full.precision
+                return shard
             }
             return try full.tensorParallelShard(transport: transport, threads: threads, keepWhole: whole)
         }
@@ -225,11 +237,21 @@ struct ParallelCheck: ParsableCommand {
         var single: [Run] = []
         for p in prompts { single.append(try Self.greedy(full, p.ids, count: tokens)) }
         try world.barrier(timeout: ParallelGroup.loadTimeout)
-        let before = world.traffic
+        // Rank 0's exchanges: the job's collectives and messages plus its stage's all-reduces.
+        func traffic() -> Communicator.Traffic {
+            var t = world.traffic
+            if let s = stageGroup?.traffic {
+                t.allReduceBytes += s.allReduceBytes
+                t.allReduces += s.allReduces
+                t.seconds += s.seconds
+            }
+            return t
+        }
+        let before = traffic()
         var generated = 0
         var decodeSeconds = 0.0
         for (p, one) in zip(prompts, single) {
-            let tp = try Self.greedy(shard, p.ids, count: tokens) { world.traffic.total }
+            let tp = try Self.greedy(shard, p.ids, count: tokens) { traffic().total }
             generated += tokens
             decodeSeconds += tp.seconds
             emit([
@@ -239,7 +261,7 @@ struct ParallelCheck: ParsableCommand {
                 "single_prefill_seconds": one.prefillSeconds, "tp_prefill_seconds": tp.prefillSeconds,
             ])
         }
-        let after = world.traffic
+        let after = traffic()
         let singleSeconds = single.reduce(0) { $0 + $1.seconds }
         emit([
             "summary": true, "prompts": prompts.count, "decode_tokens": prompts.count * (tokens - 1),

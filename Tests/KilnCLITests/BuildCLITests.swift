@@ -63,7 +63,9 @@ extension BadInputTests {
             (["--kv-cache-dtype", "fp8"], "--kv-cache-dtype fp8 is not supported"),
             (["--weights", "q8_0", "--calibration", "README.md"], "--calibration applies to --weights q4_0 and int4 only"),
             (["--weights", "q4_0", "--calibration", "/nonexistent/text.txt"], "cannot read the file"),
-            (["--tp", "2"], "--tp 2: per-rank tensor-parallel files are not written yet"),
+            (["--tp", "0"], "--tp must be ≥ 1"),
+            // SmolLM2 has 3 KV heads; the heads of a KV group stay on one rank.
+            (["--tp", "4"], "--tp 4: tensor parallel: 4 ranks need at least 4 KV heads; this model has 3"),
             (["--pp", "0"], "--pp must be ≥ 1"),
         ] {
             let run = try kiln(["build", "-m", realSmolLM2() ?? "x.gguf", "-o", output] + arguments)

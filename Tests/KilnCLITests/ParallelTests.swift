@@ -184,22 +184,67 @@ import Testing
         for (rank, file) in files.enumerated() {
             let inspect = try cli.kiln(["inspect", file])
             #expect(inspect.status == 0, "\(inspect.stderr)")
-            // 30 layers: 0..<15 on stage 0 (with the embeddings), 15..<30 on stage 1 (with the tied head).
+            // 30 layers: 0..<15 on stage 0 (with the embeddings, which are the tied head, and the final norm: rank
+            // 0 computes the logits from the last stage's hidden states), 15..<30 on stage 1.
             let mine = rank == 0 ? "blk.14." : "blk.15."
             let other = rank == 0 ? "blk.15." : "blk.14."
             #expect(inspect.stdout.contains(mine) && !inspect.stdout.contains(other), "\(file): \(inspect.stdout)")
-            #expect(inspect.stdout.contains("token_embd.weight"))
-            #expect(inspect.stdout.contains("output_norm.weight") == (rank == 1))
+            #expect(inspect.stdout.contains("token_embd.weight") == (rank == 0))
+            #expect(inspect.stdout.contains("output_norm.weight") == (rank == 0))
             #expect(inspect.stdout.contains("stage: \(rank) of 2, layers \(rank * 15)..<\(rank * 15 + 15)"), "\(inspect.stdout)")
         }
         let whole = try cli.kiln(["generate", "--model", files[1], "--prompt", "Hi", "--max-new-tokens", "2"])
-        #expect(whole.status != 0 && whole.stderr.contains("stage 1 of a 2-stage pipeline build"), "\(whole.stderr)")
+        #expect(
+            whole.status != 0 && whole.stderr.contains("rank 1 of a 2-rank build (pipeline stage 1 of 2, layers 15..<30)")
+                && whole.stderr.contains("mpirun -np 2 kiln serve --pipeline-parallel 2"), "\(whole.stderr)")
         guard
             let run = try job(
                 2, [
                     "parallel-check", "--model", real, "--golden", packageRoot() + "/Tests/goldens/smollm2.json",
-                    "--tokens", "16", "--max-prompt-tokens", "120", "--pipeline-parallel", "2", "--stage-model",
+                    "--tokens", "16", "--max-prompt-tokens", "120", "--pipeline-parallel", "2", "--rank-model",
                     files[0],
+                ])
+        else { return }
+        #expect(run.status == 0, "\(run.stderr)")
+        let prompts = run.lines.filter { $0["prompt"] != nil }
+        #expect(prompts.count >= 5, "\(run.lines) \(run.stderr)")
+        for p in prompts {
+            let single = p["single"] as? [Int] ?? []
+            #expect(single.count == 16 && single == (p["tp"] as? [Int] ?? []), "\(p["prompt"]!): \(p)")
+        }
+    }
+
+    /// `kiln build --tp 2` and `--tp 2 --pp 2` write one file per rank holding only its slice (ShardFileTests check
+    /// the bytes); the ranks of a real MPI job, each mapping only its own file, decode the golden prompts to the
+    /// GGUF model's tokens in one process. Float32 activations: only the all-reduce's order differs from one
+    /// process (see `decodings`), so every token must be equal.
+    @Test(arguments: [(2, 1), (2, 2)]) func tensorParallelRankFilesDecodeLikeTheWholeModel(tp: Int, pp: Int) throws {
+        let cli = BadInputTests()
+        guard let real = cli.realSmolLM2() else { return }
+        let ranks = tp * pp
+        let output = scratchFile("tp-\(UUID().uuidString).kiln")
+        let files = (0..<ranks).map { output.replacingOccurrences(of: ".kiln", with: ".rank\($0)-of-\(ranks).kiln") }
+        defer { for f in files + [output] { try? FileManager.default.removeItem(atPath: f) } }
+        let build = try cli.kiln(["build", "-m", real, "-o", output, "--tp", "\(tp)", "--pp", "\(pp)"])
+        #expect(build.status == 0, "\(build.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: output))
+        for (rank, file) in files.enumerated() {
+            let inspect = try cli.kiln(["inspect", file])
+            #expect(inspect.status == 0, "\(inspect.stderr)")
+            // SmolLM2's 3 KV heads split 2 + 1; its 1,536 FFN rows 768 + 768.
+            let heads = rank % tp == 0 ? "kv heads 0..<2" : "kv heads 2..<3"
+            #expect(inspect.stdout.contains("shard: \(rank % tp) of \(tp), \(heads)"), "\(file): \(inspect.stdout)")
+            #expect(inspect.stdout.contains("blk.\(rank / tp * 15).attn_qkv.weight = blk.\(rank / tp * 15).attn_q.weight[\(rank % tp == 0 ? 384 : 192)]"), "\(inspect.stdout)")
+        }
+        // Served by a job of another shape: refused with what to do.
+        let wrong = try cli.kiln(["generate", "--model", files[0], "--prompt", "Hi", "--max-new-tokens", "2"])
+        #expect(wrong.status != 0 && wrong.stderr.contains("not a whole model"), "\(wrong.stderr)")
+        guard
+            let run = try job(
+                ranks, [
+                    "parallel-check", "--model", real, "--golden", packageRoot() + "/Tests/goldens/smollm2.json",
+                    "--tokens", "16", "--max-prompt-tokens", "120", "--precision", "reference", "--pipeline-parallel",
+                    "\(pp)", "--rank-model", files[0],
                 ])
         else { return }
         #expect(run.status == 0, "\(run.stderr)")

@@ -90,6 +90,13 @@ import Testing
             let pp = try first.forward(prompts[0].ids, cache: first.makeCache(capacity: 256), logits: .all)
             #expect(pp == prefill, "PP=\(stages): prefill logits differ from the whole model's")
             #expect(transports[0].sent > 0, "stage 0 sent no activations")
+            // A decode step: the last stage returns the one row's final hidden state (hidden size floats), not its
+            // logits; rank 0 applies the head.
+            let cache = first.makeCache(capacity: 16)
+            _ = try first.forward([1, 2, 3], cache: cache)
+            let before = transports.last!.sent
+            _ = try first.forward([4], cache: cache)
+            #expect(transports.last!.sent - before == whole.config.hiddenSize * 4)
         }
     }
 
@@ -112,6 +119,8 @@ import Testing
         }
         #expect(parts.map { $0.stageLayout?.stage } == [0, 0, 1, 1])
         #expect(parts.map { $0.shardLayout?.kvHeads.count } == [2, 1, 2, 1])
+        // Every derived part (a stage, then a shard of it) computes as the whole model was set to.
+        #expect(parts.allSatisfy { $0.settings == whole.settings && $0.precision == .reference })
         for part in parts.dropFirst() { Thread { try? part.serveShard() }.start() }
         defer { parts[0].stopShards() }
         for (prompt, want) in zip(prompts, expected) {

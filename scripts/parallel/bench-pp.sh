@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Tokens/s of one process (1 thread), TP=2 and PP=2 (one thread per rank), alternating rounds of separate mpirun
-# jobs, plus the bytes rank 0 exchanged per decoded token. Greedy, 32 tokens per golden prompt; prefill tokens/s
-# over the prompts' own steps (where PP's micro-batches can keep both stages busy), decode tokens/s after them.
+# jobs, plus the bytes rank 0 exchanged per decoded token (its stage's all-reduces included). Greedy, 32 tokens per
+# golden prompt; prefill tokens/s over the prompts' own steps (where PP's micro-batches can keep both stages busy),
+# decode tokens/s after them. MODES="tp pp tppp" adds TP=2×PP=2 (4 ranks: oversubscribed on a 2-core machine).
 #
 #   scripts/parallel/bench-pp.sh [kiln] [model] [golden] [rounds] [max prompt tokens]
 set -euo pipefail
@@ -14,11 +15,14 @@ MAXPROMPT=${5:-1200}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
+MODES=${MODES:-tp pp}
 for round in $(seq "$ROUNDS"); do
-    for mode in tp pp; do
+    for mode in $MODES; do
         extra=()
+        ranks=2
         [ "$mode" = pp ] && extra=(--pipeline-parallel 2)
-        mpirun -np 2 "$KILN" parallel-check --model "$MODEL" --golden "$GOLDEN" --tokens 32 \
+        [ "$mode" = tppp ] && extra=(--pipeline-parallel 2) && ranks=4
+        mpirun --oversubscribe -np "$ranks" "$KILN" parallel-check --model "$MODEL" --golden "$GOLDEN" --tokens 32 \
             --max-prompt-tokens "$MAXPROMPT" --threads 1 --single-threads 1 "${extra[@]}" > "$OUT/r$round-$mode.jsonl" 2>/dev/null
     done
 done
@@ -26,7 +30,7 @@ python3 - "$OUT" <<'PY'
 import glob, json, os, sys
 rows, per_token = {}, {}
 for path in sorted(glob.glob(os.path.join(sys.argv[1], "*.jsonl"))):
-    mode = "TP=2" if path.endswith("-tp.jsonl") else "PP=2"
+    mode = {"tp": "TP=2", "pp": "PP=2", "tppp": "TP=2xPP=2"}[path.rsplit("-", 1)[1][:-len(".jsonl")]]
     prompts = [r for r in (json.loads(l) for l in open(path) if l.startswith("{")) if "prompt" in r]
     decoded = sum(len(p["tp"]) - 1 for p in prompts)
     prompt_tokens = sum(p["prompt_tokens"] for p in prompts)

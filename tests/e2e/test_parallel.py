@@ -94,9 +94,24 @@ def smollm2_prompts():
         return [p for p in json.load(f) if "smollm2" in p.get("models", ["smollm2"])]
 
 
-@pytest.mark.parametrize("mode", ["tensor", "tensor-pipeline"])
-def test_tensor_parallel_greedy_equals_one_process(mode):
-    tp, tp_url, tp_log = launch_tp(*LIMITS, mode=mode, log_name=f"kiln-e2e-{mode}.log")
+def build_rank_files(mode, directory):
+    """`kiln build --tp 2 [--pp 2]` into `directory`: rank 0's file (every rank finds its own from it)."""
+    ranks, flags = PARALLEL[mode]
+    tp = flags[flags.index("--tensor-parallel") + 1]
+    pp = flags[flags.index("--pipeline-parallel") + 1] if "--pipeline-parallel" in flags else "1"
+    output = os.path.join(directory, "model.kiln")
+    subprocess.run([BINARY, "build", "-m", MODEL, "-o", output, "--tp", tp, "--pp", pp], check=True,
+                   capture_output=True, timeout=600)
+    return os.path.join(directory, f"model.rank0-of-{ranks}.kiln")
+
+
+@pytest.mark.parametrize("mode,files", [("tensor", False), ("tensor-pipeline", False), ("tensor", True),
+                                        ("tensor-pipeline", True)])
+def test_tensor_parallel_greedy_equals_one_process(mode, files, tmp_path):
+    """files: each rank maps only its own file of a `kiln build --tp 2 [--pp 2]` instead of slicing the GGUF."""
+    require_mpi()
+    model = build_rank_files(mode, str(tmp_path)) if files else MODEL
+    tp, tp_url, tp_log = launch_tp(*LIMITS, model=model, mode=mode, log_name=f"kiln-e2e-{mode}-{files}.log")
     try:
         one, one_url, one_log = launch(*LIMITS, log_name="kiln-e2e-tp-reference.log")
         try:
