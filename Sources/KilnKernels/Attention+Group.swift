@@ -91,6 +91,48 @@ extension Attention {
         let first: Int
         let count: Int
 
+        /// The row of key j.
+        @inline(__always)
+        func row(_ j: Int) -> Int {
+            guard let table else { return first &+ j }
+            let p = first &+ j
+            return table[p / blockSize] &* blockSize &+ p % blockSize
+        }
+
+        /// The rows of keys 0, 1, 2, … in turn.
+        @inline(__always)
+        func cursor() -> Cursor { Cursor(rows: self) }
+
+        struct Cursor {
+            let table: UnsafePointer<Int>?
+            let blockSize: Int
+            var block: Int
+            var offset: Int
+
+            @inline(__always)
+            init(rows: KeyRows) {
+                table = rows.table
+                blockSize = rows.blockSize
+                block = rows.table == nil ? 0 : rows.first / rows.blockSize
+                offset = rows.table == nil ? rows.first : rows.first % rows.blockSize
+            }
+
+            @inline(__always)
+            mutating func next() -> Int {
+                guard let table else {
+                    offset &+= 1
+                    return offset &- 1
+                }
+                let r = table[block] &* blockSize &+ offset
+                offset &+= 1
+                if offset == blockSize {
+                    offset = 0
+                    block &+= 1
+                }
+                return r
+            }
+        }
+
         /// Calls `body(j, row, n)` for keys j ..< j + n, which sit in rows row ..< row + n, in order.
         @inline(__always)
         func forEachRun(_ body: (Int, Int, Int) -> Void) {
@@ -122,36 +164,42 @@ extension Attention {
         let count = rows.count
         let padded = (count &+ 3) & ~3
         let s4 = UnsafeMutableRawPointer(s)
-        var c = 0
-        while c < headDim {
-            let q0 = Chunk(queries + c)
-            let q1 = Chunk(queries + ((n > 1 ? headDim : 0) &+ c))
-            let q2 = Chunk(queries + ((n > 2 ? 2 &* headDim : 0) &+ c))
-            let q3 = Chunk(queries + ((n > 3 ? 3 &* headDim : 0) &+ c))
-            rows.forEachRun { j0, row0, n in
-                for i in 0..<n {
-                    let j = j0 &+ i
-                    let k = Chunk(E.self, keys + ((row0 &+ i) &* stride &+ c) &* E.bytes)
-                    var d = SIMD4(q0.dot(k), q1.dot(k), q2.dot(k), q3.dot(k))
-                    if c > 0 { d += s4.load(fromByteOffset: j &* 16, as: SIMD4<Float>.self) }
-                    s4.storeBytes(of: d, toByteOffset: j &* 16, as: SIMD4<Float>.self)
-                }
+        // Scores four keys at a time against the four heads: 16 accumulators whose lanes run over 16 dimensions,
+        // reduced together at the end (`QuadScores.sums`).
+        let q1 = queries + (n > 1 ? headDim : 0)
+        let q2 = queries + (n > 2 ? 2 &* headDim : 0)
+        let q3 = queries + (n > 3 ? 3 &* headDim : 0)
+        let scale16 = SIMD16<Float>(repeating: scale)
+        var peak = SIMD16<Float>(repeating: -.infinity)
+        var cursor = rows.cursor()
+        let lastRow = rows.row(count &- 1)
+        var j = 0
+        while j < count {
+            let r0 = cursor.next()
+            let r1 = j &+ 1 < count ? cursor.next() : lastRow
+            let r2 = j &+ 2 < count ? cursor.next() : lastRow
+            let r3 = j &+ 3 < count ? cursor.next() : lastRow
+            let k0 = keys + r0 &* stride &* E.bytes, k1 = keys + r1 &* stride &* E.bytes
+            let k2 = keys + r2 &* stride &* E.bytes, k3 = keys + r3 &* stride &* E.bytes
+            var acc = QuadScores()
+            var c = 0
+            while c < headDim {
+                let b = c &* E.bytes
+                acc.add(
+                    E.load16(k0 + b), E.load16(k1 + b), E.load16(k2 + b), E.load16(k3 + b), loadFloats16(queries + c),
+                    loadFloats16(q1 + c), loadFloats16(q2 + c), loadFloats16(q3 + c))
+                c &+= 16
             }
-            c &+= 64
+            // Keys past `count` repeat the last key's scores, which leave the maximum unchanged.
+            let v = acc.sums() * scale16
+            storeFloats16(v, s + j &* 4)
+            peak = max16(peak, v)
+            j &+= 4
         }
         for j in count..<padded {
             s4.storeBytes(of: SIMD4(repeating: -.infinity), toByteOffset: j &* 16, as: SIMD4<Float>.self)
         }
         // Softmax of each head (lane j % 4 of every 16-lane group) over the keys.
-        let scale16 = SIMD16<Float>(repeating: scale)
-        var peak = SIMD16<Float>(repeating: -.infinity)
-        var j = 0
-        while j < padded {
-            let v = loadFloats16(s + j &* 4) * scale16
-            storeFloats16(v, s + j &* 4)
-            peak = maxLanes(peak, v)
-            j &+= 4
-        }
         let peak4 = maxLanes(maxLanes(peak.lowHalf.lowHalf, peak.lowHalf.highHalf), maxLanes(peak.highHalf.lowHalf, peak.highHalf.highHalf))
         let shift = SIMD16(lowHalf: SIMD8(lowHalf: peak4, highHalf: peak4), highHalf: SIMD8(lowHalf: peak4, highHalf: peak4))
         var total = SIMD16<Float>()
@@ -164,13 +212,21 @@ extension Attention {
         }
         let total4 = (total.lowHalf.lowHalf + total.lowHalf.highHalf) + (total.highHalf.lowHalf + total.highHalf.highHalf)
         let inverse = 1 / total4
-        c = 0
+        // The weights, each e · (1 / total) of its head.
+        let inverse16 = SIMD16(
+            lowHalf: SIMD8(lowHalf: inverse, highHalf: inverse), highHalf: SIMD8(lowHalf: inverse, highHalf: inverse))
+        j = 0
+        while j < padded {
+            storeFloats16(loadFloats16(s + j &* 4) * inverse16, s + j &* 4)
+            j &+= 4
+        }
+        var c = 0
         while c < headDim {
             var o0 = Chunk(), o1 = Chunk(), o2 = Chunk(), o3 = Chunk()
             rows.forEachRun { j0, row0, n in
                 for i in 0..<n {
                     let v = Chunk(E.self, values + ((row0 &+ i) &* stride &+ c) &* E.bytes)
-                    let p = s4.load(fromByteOffset: (j0 &+ i) &* 16, as: SIMD4<Float>.self) * inverse
+                    let p = s4.load(fromByteOffset: (j0 &+ i) &* 16, as: SIMD4<Float>.self)
                     o0.add(p[0], v)
                     o1.add(p[1], v)
                     o2.add(p[2], v)
@@ -186,8 +242,113 @@ extension Attention {
     }
 
     @inline(__always)
+    static func max16(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
+        var r = SIMD16<Float>()
+        for i in 0..<16 { r[i] = a[i] < b[i] ? b[i] : a[i] }
+        return r
+    }
+
+    @inline(__always)
     static func maxLanes<V: SIMD>(_ a: V, _ b: V) -> V where V.Scalar == Float {
         a.replacing(with: b, where: a .< b)
+    }
+
+    /// Dot products of four keys with four queries, 16 dimensions at a time: accumulator `kh` (key k, head h)
+    /// holds in lane i the sum over its dimensions ≡ i (mod 16), in dimension order. `sums` then reduces all 16 at
+    /// once, each by the same tree as `horizontalSum` (lanes i + 8, then + 4, + 2, + 1), into lane 4k + h. Every
+    /// (key, head) score is thus the same float operations whichever keys and heads share the block.
+    struct QuadScores {
+        var a00 = SIMD16<Float>(), a01 = SIMD16<Float>(), a02 = SIMD16<Float>(), a03 = SIMD16<Float>()
+        var a10 = SIMD16<Float>(), a11 = SIMD16<Float>(), a12 = SIMD16<Float>(), a13 = SIMD16<Float>()
+        var a20 = SIMD16<Float>(), a21 = SIMD16<Float>(), a22 = SIMD16<Float>(), a23 = SIMD16<Float>()
+        var a30 = SIMD16<Float>(), a31 = SIMD16<Float>(), a32 = SIMD16<Float>(), a33 = SIMD16<Float>()
+
+        @inline(__always)
+        mutating func add(
+            _ k0: SIMD16<Float>, _ k1: SIMD16<Float>, _ k2: SIMD16<Float>, _ k3: SIMD16<Float>, _ q0: SIMD16<Float>,
+            _ q1: SIMD16<Float>, _ q2: SIMD16<Float>, _ q3: SIMD16<Float>
+        ) {
+            a00 = a00.addingProduct(k0, q0)
+            a01 = a01.addingProduct(k0, q1)
+            a02 = a02.addingProduct(k0, q2)
+            a03 = a03.addingProduct(k0, q3)
+            a10 = a10.addingProduct(k1, q0)
+            a11 = a11.addingProduct(k1, q1)
+            a12 = a12.addingProduct(k1, q2)
+            a13 = a13.addingProduct(k1, q3)
+            a20 = a20.addingProduct(k2, q0)
+            a21 = a21.addingProduct(k2, q1)
+            a22 = a22.addingProduct(k2, q2)
+            a23 = a23.addingProduct(k2, q3)
+            a30 = a30.addingProduct(k3, q0)
+            a31 = a31.addingProduct(k3, q1)
+            a32 = a32.addingProduct(k3, q2)
+            a33 = a33.addingProduct(k3, q3)
+        }
+
+        /// Lane 4k + h: the sum of accumulator kh's lanes.
+        @inline(__always)
+        func sums() -> SIMD16<Float> {
+            // Input v(4h + k) = accumulator kh; the tree below leaves Σ v(4m + b) in lane 4b + m.
+            let r10 = Self.halves(a00, a10), r11 = Self.halves(a20, a30)
+            let r12 = Self.halves(a01, a11), r13 = Self.halves(a21, a31)
+            let r14 = Self.halves(a02, a12), r15 = Self.halves(a22, a32)
+            let r16 = Self.halves(a03, a13), r17 = Self.halves(a23, a33)
+            let r20 = Self.quarters(r10, r11), r21 = Self.quarters(r12, r13)
+            let r22 = Self.quarters(r14, r15), r23 = Self.quarters(r16, r17)
+            let r30 = Self.pairs(r20, r21), r31 = Self.pairs(r22, r23)
+            return Self.singles(r30, r31)
+        }
+
+        /// [a(i) + a(i + 8) for i < 8, b(i) + b(i + 8) for i < 8]
+        @inline(__always)
+        static func halves(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
+            SIMD16(lowHalf: a.lowHalf, highHalf: b.lowHalf) + SIMD16(lowHalf: a.highHalf, highHalf: b.highHalf)
+        }
+
+        /// From a = [A, B] and b = [C, D] (8 lanes each): [A(i) + A(i + 4), B(…), C(…), D(…)], 4 lanes each.
+        @inline(__always)
+        static func quarters(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
+            let x = SIMD16(
+                lowHalf: SIMD8(lowHalf: a.lowHalf.lowHalf, highHalf: a.highHalf.lowHalf),
+                highHalf: SIMD8(lowHalf: b.lowHalf.lowHalf, highHalf: b.highHalf.lowHalf))
+            let y = SIMD16(
+                lowHalf: SIMD8(lowHalf: a.lowHalf.highHalf, highHalf: a.highHalf.highHalf),
+                highHalf: SIMD8(lowHalf: b.lowHalf.highHalf, highHalf: b.highHalf.highHalf))
+            return x + y
+        }
+
+        /// Within each 4-lane block: [a0 + a2, a1 + a3, b0 + b2, b1 + b3]. (Lane loops: LLVM turns them into
+        /// single shuffles, where a 16-scalar initializer became a chain of inserts.)
+        @inline(__always)
+        static func pairs(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
+            let ad = unsafeBitCast(a, to: SIMD8<Double>.self), bd = unsafeBitCast(b, to: SIMD8<Double>.self)
+            var x = SIMD8<Double>(), y = SIMD8<Double>()
+            for i in 0..<4 {
+                x[2 &* i] = ad[2 &* i]
+                x[2 &* i &+ 1] = bd[2 &* i]
+                y[2 &* i] = ad[2 &* i &+ 1]
+                y[2 &* i &+ 1] = bd[2 &* i &+ 1]
+            }
+            return unsafeBitCast(x, to: SIMD16<Float>.self) + unsafeBitCast(y, to: SIMD16<Float>.self)
+        }
+
+        /// Within each 4-lane block: [a0 + a1, a2 + a3, b0 + b1, b2 + b3].
+        @inline(__always)
+        static func singles(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
+            var x = SIMD16<Float>(), y = SIMD16<Float>()
+            for i in 0..<4 {
+                x[4 &* i] = a[4 &* i]
+                x[4 &* i &+ 1] = a[4 &* i &+ 2]
+                x[4 &* i &+ 2] = b[4 &* i]
+                x[4 &* i &+ 3] = b[4 &* i &+ 2]
+                y[4 &* i] = a[4 &* i &+ 1]
+                y[4 &* i &+ 1] = a[4 &* i &+ 3]
+                y[4 &* i &+ 2] = b[4 &* i &+ 1]
+                y[4 &* i &+ 3] = b[4 &* i &+ 3]
+            }
+            return x + y
+        }
     }
 
     /// 64 floats in four registers.

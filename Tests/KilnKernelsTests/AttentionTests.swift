@@ -7,7 +7,7 @@ struct AttentionTests {
     func group(headDim: Int) {
         var rng = SeededRandom(seed: UInt64(headDim))
         for heads in [1, 3, 4, 7] {
-            for count in [1, 5, 33, 130] {
+            for count in [1, 2, 3, 4, 5, 7, 33, 130] {
                 let stride = headDim * 2 + 16  // two KV heads plus padding: rows are not contiguous
                 let q = rng.floats(heads * headDim)
                 let k = rng.floats(count * stride, in: -2...2)
