@@ -69,12 +69,27 @@ void kiln_matmul_q8(
     kiln_matmul_q8_portable(type, weights, row_bytes, row_begin, row_end, act, k, tokens, y, y_stride);
 }
 
+int kiln_packed_runs(uint32_t type) {
+    if (kiln_packed_row_bytes(type, 256) == 0 || kiln_best_isa() != KILN_ISA_AVX512) return 0;
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+    if (type == T_Q5_0 || type == T_Q5_1) return __builtin_cpu_supports("gfni");  // packed_q5_avx512.c
+    return 1;
+#else
+    return 0;
+#endif
+}
+
 void kiln_matmul_packed(
     uint32_t type, const void *packed, int64_t row_begin, int64_t row_end, kiln_q8_act act, int64_t k,
     int64_t tokens, float *y, int64_t y_stride) {
     const int64_t row_bytes = kiln_packed_row_bytes(type, k);
     if (row_bytes == 0 || row_begin >= row_end || tokens <= 0) return;
 #if defined(__x86_64__)
+    if (type == T_Q5_0 || type == T_Q5_1) {
+        if (kiln_packed_runs(type))
+            kiln_matmul_packed_q5_avx512(type, packed, row_bytes, row_begin, row_end, act, k, tokens, y, y_stride);
+        return;
+    }
     if (kiln_best_isa() == KILN_ISA_AVX512)
         kiln_matmul_packed_avx512(type, packed, row_bytes, row_begin, row_end, act, k, tokens, y, y_stride);
 #endif

@@ -80,6 +80,9 @@ void kiln_matmul_q8_portable(
 void kiln_matmul_packed_avx512(
     uint32_t type, const uint8_t *packed, int64_t row_bytes, int64_t r0, int64_t r1, kiln_q8_act act, int64_t k,
     int64_t tokens, float *y, int64_t y_stride);
+void kiln_matmul_packed_q5_avx512(
+    uint32_t type, const uint8_t *packed, int64_t row_bytes, int64_t r0, int64_t r1, kiln_q8_act act, int64_t k,
+    int64_t tokens, float *y, int64_t y_stride);
 void kiln_matmul_q8_avx2(
     uint32_t type, const uint8_t *w, size_t row_bytes, int64_t r0, int64_t r1, kiln_q8_act act, int64_t k,
     int64_t tokens, float *y, int64_t y_stride);

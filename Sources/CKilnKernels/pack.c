@@ -11,10 +11,12 @@
 // Group layout for n lanes (step i of lane L = values 4i..4i+3 of block L, stored at byte 4L + (0..3) of step
 // vector i, so a step vector is 4n bytes):
 //   Q4_0 / Q4_1:  d fp16 [n], (Q4_1: m fp16 [n]), nibbles [4][4n]: vector j holds step 2j (low) and 2j+1 (high)
-//   Q5_0 / Q5_1:  as Q4_x, then the fifth bits as 8 masks of 64 bits (mask i, bit 4L+b = step i, byte b of lane L)
+//   Q5_0 / Q5_1:  as Q4_x, then the fifth bits as one plane [4n]: bit s of byte 4L+b = step s, byte b of lane L
+//                 (packed_q5_avx512.c moves a step's bits into place with one gf2p8affineqb)
 //   Q8_0:         d fp16 [n], quants + 128 as unsigned bytes [8][4n]
 //   Q4_K / Q5_K:  lanes are 32-value sub-blocks, up to 2 super-blocks: d fp16 [2], dmin fp16 [2], scales u8 [16],
-//                 mins u8 [16], nibbles [4][4n], (Q5_K: 8 masks of 64 bits)
+//                 mins u8 [16], nibbles [4][4n], (Q5_K: the fifth bits as 8 masks of 64 bits: mask i, bit 4L+b =
+//                 step i, byte b of lane L)
 //   Q6_K:         lanes are 16-value sub-blocks, one super-block: d fp16, scales i8 [16], low nibbles [2][64]
 //                 (vector j: steps 2j, 2j+1), high bits [64] (bits 2s..2s+1 of byte 4L+b: step s)
 // Rows are padded to 64 bytes.
@@ -27,8 +29,8 @@ static int64_t group_bytes(uint32_t type, int n) {
     switch (type) {
     case T_Q4_0: return 2 * n + 16 * n;
     case T_Q4_1: return 4 * n + 16 * n;
-    case T_Q5_0: return 2 * n + 16 * n + 64;
-    case T_Q5_1: return 4 * n + 16 * n + 64;
+    case T_Q5_0: return 2 * n + 16 * n + 4 * n;
+    case T_Q5_1: return 4 * n + 16 * n + 4 * n;
     case T_Q8_0: return 2 * n + 32 * n;
     case T_Q4_K: return 8 + 32 + 16 * n;
     case T_Q5_K: return 8 + 32 + 16 * n + 64;
@@ -75,14 +77,21 @@ static void block32_quants(uint32_t type, const uint8_t *row, int64_t b, uint8_t
     }
 }
 
-/// Writes 32-value lanes' quants q[n][32] as nibble vectors (low 4 bits) and, when `masks`, the fifth bits.
+/// Writes 32-value lanes' quants q[n][32] as nibble vectors (low 4 bits) and the fifth bits: none (`five` 0), as 8
+/// masks of 64 bits (1: Q5_K) or as a plane of 4n bytes (2: Q5_0, Q5_1).
 static void put_lanes32(uint8_t *dst, int n, uint8_t q[16][32], int five) {
     uint8_t *nib = dst;
     memset(nib, 0, (size_t)16 * n);
     for (int L = 0; L < n; L++)
         for (int i = 0; i < 8; i++)
             for (int b = 0; b < 4; b++) nib[(i / 2) * 4 * n + 4 * L + b] |= (uint8_t)((q[L][4 * i + b] & 15) << (4 * (i % 2)));
-    if (five) {
+    if (five == 2) {
+        uint8_t *plane = dst + 16 * n;
+        memset(plane, 0, (size_t)4 * n);
+        for (int L = 0; L < n; L++)
+            for (int i = 0; i < 8; i++)
+                for (int b = 0; b < 4; b++) plane[4 * L + b] |= (uint8_t)(((q[L][4 * i + b] >> 4) & 1) << i);
+    } else if (five) {
         uint8_t *masks = dst + 16 * n;
         memset(masks, 0, 64);
         for (int L = 0; L < n; L++)
@@ -156,7 +165,7 @@ static uint8_t *pack_row(uint32_t type, const uint8_t *row, int64_t k, uint8_t *
             for (int L = 0; L < n; L++)
                 for (int i = 0; i < 8; i++) memcpy(quants + i * 4 * n + 4 * L, &q[L][4 * i], 4);
         } else {
-            put_lanes32(quants, n, q, type == T_Q5_0 || type == T_Q5_1);
+            put_lanes32(quants, n, q, type == T_Q5_0 || type == T_Q5_1 ? 2 : 0);
         }
         out += group_bytes(type, n);
     }

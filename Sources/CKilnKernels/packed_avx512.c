@@ -1,4 +1,5 @@
-// AVX-512 VNNI kernels over packed weights (layout in pack.c) and interleaved 8-bit activations.
+// AVX-512 VNNI kernels over packed weights (layout in pack.c) and interleaved 8-bit activations. Q5_0 and Q5_1,
+// whose fifth bits are stored as a bit plane, have their own kernels in packed_q5_avx512.c.
 //
 // Lane L of every `vpdpbusd` accumulates block L of a group, so a group of up to 16 blocks costs its 8 integer
 // products (4 for Q6_K), one int→float convert and one FMA with the 16 block scales d_w·d_x; offsets (Q4_1's m,
@@ -551,8 +552,6 @@ TARGET void kiln_matmul_packed_avx512(
     switch (type) {
     case T_Q4_0: packed_format(T_Q4_0, w, row_bytes, r0, r1, &act, k, tokens, y, y_stride); break;
     case T_Q4_1: packed_format(T_Q4_1, w, row_bytes, r0, r1, &act, k, tokens, y, y_stride); break;
-    case T_Q5_0: packed_format(T_Q5_0, w, row_bytes, r0, r1, &act, k, tokens, y, y_stride); break;
-    case T_Q5_1: packed_format(T_Q5_1, w, row_bytes, r0, r1, &act, k, tokens, y, y_stride); break;
     case T_Q8_0: packed_format(T_Q8_0, w, row_bytes, r0, r1, &act, k, tokens, y, y_stride); break;
     case T_Q4_K: packed_format(T_Q4_K, w, row_bytes, r0, r1, &act, k, tokens, y, y_stride); break;
     case T_Q5_K: packed_format(T_Q5_K, w, row_bytes, r0, r1, &act, k, tokens, y, y_stride); break;

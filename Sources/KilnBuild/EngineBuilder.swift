@@ -15,7 +15,7 @@ import KilnTensors
 public enum EngineBuilder {
     public static let kilnVersion = "0.1.0"
     /// Name of pack.c's layout. Loading also checks each matrix's first packed row against a fresh packing.
-    public static let packedLayout = "vnni-interleaved-16x32/1"
+    public static let packedLayout = "vnni-interleaved-16x32/2"
 
     public struct Report: Sendable {
         public let output: String

@@ -21,9 +21,9 @@ public final class PackedMatrix: @unchecked Sendable {
     let owned: Bool
 
     /// Packs `rows` rows of `k` values (ggml layout, `rowBytes` apart), splitting the work across `pool`; nil when
-    /// this CPU lacks AVX-512 VNNI or the format has no packed kernel.
+    /// this CPU lacks the format's packed kernel (`runs`).
     public init?(type: DType, weights: UnsafeRawPointer, rowBytes sourceRowBytes: Int, rows: Int, k: Int, pool: ThreadPool) {
-        guard QuantKernels.ISA.available == .avx512 else { return nil }
+        guard PackedMatrix.runs(type) else { return nil }
         let packedRow = Int(kiln_packed_row_bytes(type.rawValue, Int64(k)))
         guard packedRow > 0, rows > 0 else { return nil }
         self.type = type
@@ -49,7 +49,7 @@ public final class PackedMatrix: @unchecked Sendable {
         type: DType, packed: UnsafeRawPointer, rowBytes: Int, rows: Int, k: Int, ggml: UnsafeRawPointer,
         ggmlRowBytes: Int
     ) {
-        guard QuantKernels.ISA.available == .avx512, rows > 0,
+        guard PackedMatrix.runs(type), rows > 0,
             rowBytes == PackedMatrix.packedRowBytes(type: type, k: k), rowBytes > 0
         else { return nil }
         var first = [UInt8](repeating: 0, count: rowBytes)
@@ -63,6 +63,9 @@ public final class PackedMatrix: @unchecked Sendable {
         owned = false
         data = UnsafeMutableRawPointer(mutating: packed)
     }
+
+    /// Whether this CPU runs the packed kernel of `type`: AVX-512 VNNI, plus GFNI for Q5_0 and Q5_1.
+    public static func runs(_ type: DType) -> Bool { kiln_packed_runs(type.rawValue) != 0 }
 
     /// Bytes of one packed row of `k` values of `type`; 0 when the format has no packed layout.
     public static func packedRowBytes(type: DType, k: Int) -> Int { Int(kiln_packed_row_bytes(type.rawValue, Int64(k))) }

@@ -92,7 +92,7 @@ struct Q8KernelTests {
 
     @Test("packed weights (AVX-512 layout) against Σ dequant(w)·x̂ in Double", arguments: q8Types)
     func packed(_ type: DType) throws {
-        guard QuantKernels.ISA.available == .avx512 else { return }  // packing is the AVX-512 path only
+        guard PackedMatrix.runs(type) else { return }  // packing is the AVX-512 path only
         let pool = ThreadPool(threads: 2)
         // 32-value formats: every size of a short last group (k = 32n: n = 1, 2, 3; 224: 7; 544, 2080: 1; 640: 4;
         // 2304: 8) as well as whole groups of 16 blocks.
@@ -108,7 +108,7 @@ struct Q8KernelTests {
     /// values) more tokens than one L1 tile, so that the same (row, token) lands in differently shaped calls.
     @Test("packed weights: many rows and tokens, against the reference and each (row, token) alone", arguments: q8Types)
     func packedTiles(_ type: DType) throws {
-        guard QuantKernels.ISA.available == .avx512 else { return }
+        guard PackedMatrix.runs(type) else { return }
         let pool = ThreadPool(threads: 2)
         for k in type.blockElements == 32 ? [96, 2080] : [256, 2816] {
             for rows in [2, 4, 33] {

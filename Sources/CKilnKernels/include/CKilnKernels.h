@@ -58,8 +58,12 @@ int64_t kiln_packed_row_bytes(uint32_t ggml_type, int64_t k);
 void kiln_pack_rows(
     uint32_t ggml_type, const void *weights, size_t row_bytes, int64_t row_begin, int64_t row_end, int64_t k, void *dst);
 
-/// kiln_matmul_q8 over packed rows (row r at r · kiln_packed_row_bytes(type, k) past `packed`). Needs AVX-512 VNNI
-/// (kiln_best_isa() == KILN_ISA_AVX512); does nothing otherwise.
+/// Whether this CPU runs kiln_matmul_packed for the type: AVX-512 VNNI (kiln_best_isa() == KILN_ISA_AVX512), and
+/// GFNI for Q5_0 and Q5_1.
+int kiln_packed_runs(uint32_t ggml_type);
+
+/// kiln_matmul_q8 over packed rows (row r at r · kiln_packed_row_bytes(type, k) past `packed`). Needs
+/// kiln_packed_runs(type); does nothing otherwise.
 void kiln_matmul_packed(
     uint32_t ggml_type, const void *packed, int64_t row_begin, int64_t row_end, kiln_q8_act act, int64_t k,
     int64_t tokens, float *y, int64_t y_stride);
