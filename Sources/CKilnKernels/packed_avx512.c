@@ -131,8 +131,7 @@ INLINE void nibble_rows(
 INLINE void short_group(
     const uint32_t type, const int nr, const int nt, const int n, const uint8_t *const *p, const int8_t *const *xg,
     const float *const *xd, const float *const *xs, __m512 acc[2][4]) {
-    const int has_m = type == T_Q4_1 || type == T_Q5_1;
-    const int five = type == T_Q5_0 || type == T_Q5_1;
+    const int has_m = type == T_Q4_1;
     const __mmask8 lm = (__mmask8)((1u << n) - 1);
     const __mmask32 bm = n == 8 ? ~(__mmask32)0 : (__mmask32)((1u << (4 * n)) - 1);
     const int sv = 4 * n;
@@ -146,7 +145,7 @@ INLINE void short_group(
             mv[r] = _mm256_cvtph_ps(_mm_maskz_loadu_epi16(lm, q[r]));
             q[r] += 2 * n;
         } else {
-            mv[r] = _mm256_mul_ps(dv[r], _mm256_set1_ps(type == T_Q4_0 ? -8.0f : type == T_Q5_0 ? -16.0f : -128.0f));
+            mv[r] = _mm256_mul_ps(dv[r], _mm256_set1_ps(type == T_Q4_0 ? -8.0f : -128.0f));
         }
     }
     // Two integer chains per output (exact sums: the order changes nothing) hide the vpdpbusd latency.
@@ -166,18 +165,13 @@ INLINE void short_group(
             }
         }
     } else {
-        const __m256i m4 = _mm256_set1_epi8(0x0f), sixteen = _mm256_set1_epi8(16);
+        const __m256i m4 = _mm256_set1_epi8(0x0f);
         for (int j = 0; j < 4; j++) {
             __m256i lo[2], hi[2];
             for (int r = 0; r < nr; r++) {
                 const __m256i v = _mm256_maskz_loadu_epi8(bm, q[r] + j * sv);
                 lo[r] = _mm256_and_si256(v, m4);
                 hi[r] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-                if (five) {
-                    const uint8_t *masks = q[r] + 16 * n;
-                    lo[r] = _mm256_mask_add_epi8(lo[r], (__mmask32)load_mask(masks + 16 * j), lo[r], sixteen);
-                    hi[r] = _mm256_mask_add_epi8(hi[r], (__mmask32)load_mask(masks + 16 * j + 8), hi[r], sixteen);
-                }
             }
             for (int t = 0; t < nt; t++) {
                 const __m256i xl = _mm256_maskz_loadu_epi8(bm, xg[t] + (2 * j) * sv);
@@ -201,7 +195,7 @@ INLINE void short_group(
     }
 }
 
-/// Q4_0, Q4_1, Q5_0, Q5_1, Q8_0: `nr` rows (1 or 2, at p[0], p[1]) against `nt` tokens, out[r * 4 + t]. Two rows
+/// Q4_0, Q4_1, Q8_0: `nr` rows (1 or 2, at p[0], p[1]) against `nt` tokens, out[r * 4 + t]. Two rows
 /// share every activation load. Each (row, token) result takes the same float operations in the same order for
 /// any nr, nt and t0 (the integer sums are exact in any order), so a token's output does not depend on which
 /// rows or tokens share its call: the kernels are batch-invariant.
@@ -209,8 +203,7 @@ INLINE void packed_block32(
     const uint32_t type, const int nr, const int nt, const uint8_t *const *rows, const kiln_q8_act *a, int64_t t0,
     int64_t k, float *out) {
     const int64_t nb = k / 32;
-    const int has_m = type == T_Q4_1 || type == T_Q5_1;
-    const int five = type == T_Q5_0 || type == T_Q5_1;
+    const int has_m = type == T_Q4_1;
     // Few products per step: a second integer chain per output hides the vpdpbusd latency.
     const int split = nr * nt <= 4;
     const uint8_t *p[2] = {rows[0], nr > 1 ? rows[1] : rows[0]};
@@ -238,7 +231,7 @@ INLINE void packed_block32(
                 p[r] += 2 * n;
             } else {
                 mv[r] = _mm512_mul_ps(
-                    dv[r], _mm512_set1_ps(type == T_Q4_0 ? -8.0f : type == T_Q5_0 ? -16.0f : -128.0f));
+                    dv[r], _mm512_set1_ps(type == T_Q4_0 ? -8.0f : -128.0f));
             }
         }
         const int8_t *xg[4];
@@ -260,8 +253,8 @@ INLINE void packed_block32(
             }
             for (int r = 0; r < nr; r++) p[r] += 32 * n;
         } else {
-            nibble_rows(nr, nt, p, five, n, sv, bm, xg, split, ia, ib);
-            for (int r = 0; r < nr; r++) p[r] += 16 * n + (five ? 64 : 0);
+            nibble_rows(nr, nt, p, 0, n, sv, bm, xg, split, ia, ib);
+            for (int r = 0; r < nr; r++) p[r] += 16 * n;
         }
         for (int t = 0; t < nt; t++) {
             const __m512 xdv = _mm512_maskz_loadu_ps(lm, xd[t] + g), xsv = _mm512_maskz_loadu_ps(lm, xs[t] + g);
@@ -285,13 +278,12 @@ INLINE void packed_block32(
     for (int r = 0; r < nr; r++) lane_sums(nt, acc[r], out + r * 4);
 }
 
-/// One row of Q4_0, Q4_1, Q5_0, Q5_1 or Q8_0 against 1-4 tokens (decode's case): the arithmetic of
+/// One row of Q4_0, Q4_1 or Q8_0 against 1-4 tokens (decode's case): the arithmetic of
 /// packed_block32 for each token, in the loop shape that streams a single row fastest.
 INLINE void packed_block32_one(
     const uint32_t type, const int nt, const uint8_t *p, const kiln_q8_act *a, int64_t t0, int64_t k, float *out) {
     const int64_t nb = k / 32;
-    const int has_m = type == T_Q4_1 || type == T_Q5_1;
-    const int five = type == T_Q5_0 || type == T_Q5_1;
+    const int has_m = type == T_Q4_1;
     const int8_t *xq[4];
     const float *xd[4], *xs[4];
     __m512 acc[4];
@@ -314,7 +306,7 @@ INLINE void packed_block32_one(
             mv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lm, p));
             p += 2 * n;
         } else {
-            mv = _mm512_mul_ps(dv, _mm512_set1_ps(type == T_Q4_0 ? -8.0f : type == T_Q5_0 ? -16.0f : -128.0f));
+            mv = _mm512_mul_ps(dv, _mm512_set1_ps(type == T_Q4_0 ? -8.0f : -128.0f));
         }
         __m512 sc[4];
         const int8_t *xg[4];
@@ -337,8 +329,8 @@ INLINE void packed_block32_one(
             for (int t = 0; t < nt; t++) ia[t] = _mm512_add_epi32(ia[t], ib[t]);
             p += 32 * n;
         } else {
-            nibble_steps(nt, p, five ? p + 16 * n : NULL, sv, bm, xg, ia);
-            p += 16 * n + (five ? 64 : 0);
+            nibble_steps(nt, p, NULL, sv, bm, xg, ia);
+            p += 16 * n;
         }
         for (int t = 0; t < nt; t++) {
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia[t]), sc[t], acc[t]);
