@@ -90,4 +90,53 @@ void kiln_matmul_q8_avx512(
     uint32_t type, const uint8_t *w, size_t row_bytes, int64_t r0, int64_t r1, kiln_q8_act act, int64_t k,
     int64_t tokens, float *y, int64_t y_stride);
 
+/// The tile loop of the packed matmuls (packed_avx512.c, packed_q5_avx512.c): rows r0 ..< r1 against every token,
+/// in token tiles whose activations fit in L1 (~32 KiB), each tile meeting every row before the next; rows go two
+/// at a time when `pair`, and the rows of the next pair are prefetched. `KERNEL(nr, nt, rows, t)` computes nr rows
+/// (1 or 2, nr and nt constants) against tokens t ..< t + nt into out[r * 4 + t]. Expects w, row_bytes, r0, r1,
+/// tokens, y, y_stride, k and float out[8] in scope.
+#define KILN_PACKED_TILES(KERNEL, pair)                                                                                \
+    do {                                                                                                               \
+        int64_t tile_ = (32 * 1024 / k) & ~(int64_t)3;                                                                 \
+        if (tile_ < 4) tile_ = 4;                                                                                      \
+        for (int64_t t0_ = 0; t0_ < tokens; t0_ += tile_) {                                                            \
+            const int64_t t1_ = t0_ + tile_ < tokens ? t0_ + tile_ : tokens;                                           \
+            for (int64_t r = r0; r < r1;) {                                                                            \
+                const int nr = (pair) && r + 1 < r1 ? 2 : 1;                                                           \
+                const uint8_t *rows[2] = {w + r * row_bytes, w + (r + nr - 1) * row_bytes};                            \
+                if ((pair) && r + nr + 4 <= r1) { /* ask for the rows of the next pair early */                       \
+                    const uint8_t *ahead = rows[0] + 4 * row_bytes;                                                    \
+                    for (int64_t off = 0; off < nr * row_bytes; off += 64)                                             \
+                        _mm_prefetch((const char *)(ahead + off), _MM_HINT_T0);                                        \
+                }                                                                                                      \
+                int64_t t = t0_;                                                                                       \
+                for (; t + 4 <= t1_; t += 4) {                                                                         \
+                    if (nr == 2) KERNEL(2, 4, rows, t);                                                                \
+                    else KERNEL(1, 4, rows, t);                                                                        \
+                    for (int i = 0; i < nr; i++)                                                                       \
+                        for (int j = 0; j < 4; j++) y[(t + j) * y_stride + r + i] = out[i * 4 + j];                    \
+                }                                                                                                      \
+                const int rest = (int)(t1_ - t);                                                                       \
+                if (nr == 2) {                                                                                         \
+                    switch (rest) {                                                                                    \
+                    case 3: KERNEL(2, 3, rows, t); break;                                                              \
+                    case 2: KERNEL(2, 2, rows, t); break;                                                              \
+                    case 1: KERNEL(2, 1, rows, t); break;                                                              \
+                    default: break;                                                                                    \
+                    }                                                                                                  \
+                } else {                                                                                               \
+                    switch (rest) {                                                                                    \
+                    case 3: KERNEL(1, 3, rows, t); break;                                                              \
+                    case 2: KERNEL(1, 2, rows, t); break;                                                              \
+                    case 1: KERNEL(1, 1, rows, t); break;                                                              \
+                    default: break;                                                                                    \
+                    }                                                                                                  \
+                }                                                                                                      \
+                for (int i = 0; i < nr; i++)                                                                           \
+                    for (int j = 0; j < rest; j++) y[(t + j) * y_stride + r + i] = out[i * 4 + j];                     \
+                r += nr;                                                                                               \
+            }                                                                                                          \
+        }                                                                                                              \
+    } while (0)
+
 #endif

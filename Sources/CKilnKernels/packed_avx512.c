@@ -492,50 +492,14 @@ INLINE void packed_format(
     const uint32_t type, const uint8_t *w, int64_t row_bytes, int64_t r0, int64_t r1, const kiln_q8_act *a,
     int64_t k, int64_t tokens, float *y, int64_t y_stride) {
     float out[8];
-    int64_t tile = (32 * 1024 / k) & ~(int64_t)3;
-    if (tile < 4) tile = 4;
     // Decode (one token) streams its rows from DRAM fastest one at a time; with several tokens, pairs of rows
     // halve the activation loads per product. Software prefetch is for the tiles of several tokens only: in
     // decode the hardware prefetcher already follows the rows, and prefetching whole rows ahead into L1 made the
     // Q6_K and Q8_0 matvecs 10-35 % slower (it evicts the activations and takes load slots).
     const int pair = tokens > 1;
-    for (int64_t t0 = 0; t0 < tokens; t0 += tile) {
-        const int64_t t1 = t0 + tile < tokens ? t0 + tile : tokens;
-        for (int64_t r = r0; r < r1;) {
-            const int nr = pair && r + 1 < r1 ? 2 : 1;
-            const uint8_t *rows[2] = {w + r * row_bytes, w + (r + nr - 1) * row_bytes};
-            if (pair && r + nr + 4 <= r1) {  // ask for the rows of the next pair early
-                const uint8_t *ahead = rows[0] + 4 * row_bytes;
-                for (int64_t off = 0; off < nr * row_bytes; off += 64) _mm_prefetch((const char *)(ahead + off), _MM_HINT_T0);
-            }
-            int64_t t = t0;
-            for (; t + 4 <= t1; t += 4) {
-                if (nr == 2) packed_any(type, 2, 4, rows, a, t, k, out);
-                else packed_any(type, 1, 4, rows, a, t, k, out);
-                for (int i = 0; i < nr; i++)
-                    for (int j = 0; j < 4; j++) y[(t + j) * y_stride + r + i] = out[i * 4 + j];
-            }
-            const int rest = (int)(t1 - t);
-            if (nr == 2) {
-                switch (rest) {
-                case 3: packed_any(type, 2, 3, rows, a, t, k, out); break;
-                case 2: packed_any(type, 2, 2, rows, a, t, k, out); break;
-                case 1: packed_any(type, 2, 1, rows, a, t, k, out); break;
-                default: break;
-                }
-            } else {
-                switch (rest) {
-                case 3: packed_any(type, 1, 3, rows, a, t, k, out); break;
-                case 2: packed_any(type, 1, 2, rows, a, t, k, out); break;
-                case 1: packed_any(type, 1, 1, rows, a, t, k, out); break;
-                default: break;
-                }
-            }
-            for (int i = 0; i < nr; i++)
-                for (int j = 0; j < rest; j++) y[(t + j) * y_stride + r + i] = out[i * 4 + j];
-            r += nr;
-        }
-    }
+#define KERNEL(nr, nt, rows, t) packed_any(type, nr, nt, rows, a, t, k, out)
+    KILN_PACKED_TILES(KERNEL, pair);
+#undef KERNEL
 }
 
 TARGET void kiln_matmul_packed_avx512(

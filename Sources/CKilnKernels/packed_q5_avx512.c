@@ -208,45 +208,9 @@ INLINE void q5_format(
         }
         return;
     }
-    int64_t tile = (32 * 1024 / k) & ~(int64_t)3;
-    if (tile < 4) tile = 4;
-    for (int64_t t0 = 0; t0 < tokens; t0 += tile) {
-        const int64_t t1 = t0 + tile < tokens ? t0 + tile : tokens;
-        for (int64_t r = r0; r < r1;) {
-            const int nr = r + 1 < r1 ? 2 : 1;
-            const uint8_t *rows[2] = {w + r * row_bytes, w + (r + nr - 1) * row_bytes};
-            if (r + nr + 4 <= r1) {  // ask for the rows of the next pair early
-                const uint8_t *ahead = rows[0] + 4 * row_bytes;
-                for (int64_t off = 0; off < nr * row_bytes; off += 64) _mm_prefetch((const char *)(ahead + off), _MM_HINT_T0);
-            }
-            int64_t t = t0;
-            for (; t + 4 <= t1; t += 4) {
-                if (nr == 2) q5_rows(has_m, 2, 4, rows, a, t, k, out);
-                else q5_rows(has_m, 1, 4, rows, a, t, k, out);
-                for (int i = 0; i < nr; i++)
-                    for (int j = 0; j < 4; j++) y[(t + j) * y_stride + r + i] = out[i * 4 + j];
-            }
-            const int rest = (int)(t1 - t);
-            if (nr == 2) {
-                switch (rest) {
-                case 3: q5_rows(has_m, 2, 3, rows, a, t, k, out); break;
-                case 2: q5_rows(has_m, 2, 2, rows, a, t, k, out); break;
-                case 1: q5_rows(has_m, 2, 1, rows, a, t, k, out); break;
-                default: break;
-                }
-            } else {
-                switch (rest) {
-                case 3: q5_rows(has_m, 1, 3, rows, a, t, k, out); break;
-                case 2: q5_rows(has_m, 1, 2, rows, a, t, k, out); break;
-                case 1: q5_rows(has_m, 1, 1, rows, a, t, k, out); break;
-                default: break;
-                }
-            }
-            for (int i = 0; i < nr; i++)
-                for (int j = 0; j < rest; j++) y[(t + j) * y_stride + r + i] = out[i * 4 + j];
-            r += nr;
-        }
-    }
+#define KERNEL(nr, nt, rows, t) q5_rows(has_m, nr, nt, rows, a, t, k, out)
+    KILN_PACKED_TILES(KERNEL, 1);
+#undef KERNEL
 }
 
 TARGET void kiln_matmul_packed_q5_avx512(
