@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Quick measurements of the machine's ceilings for `kiln bench`: streaming read bandwidth and float32 FMA peak,
 /// each with the pool's threads. They take ~0.5 s together and are rough (±10 % on a shared VM) but put a run's
 /// tokens/s next to what the hardware could do.
@@ -5,8 +9,11 @@ public enum MachineProbe {
     /// Bytes/s read by all threads streaming disjoint halves of a buffer 8× larger than a typical L3 (best of 3).
     public static func readBandwidth(pool: ThreadPool, bytes: Int = 256 << 20) -> Double {
         let count = bytes / 4
-        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: count)
-        defer { buffer.deallocate() }
+        // Allocated as packed weights are (huge pages where free ones exist), so that the roofline is measured on
+        // the pages the weights stream from.
+        guard let raw = HugePages.allocate(bytes: count * 4) else { return 0 }
+        defer { free(raw) }
+        let buffer = raw.bindMemory(to: Float.self, capacity: count)
         pool.parallelFor(count, granularity: 4096) { range, _ in
             (buffer + range.lowerBound).update(repeating: 1, count: range.count)
         }

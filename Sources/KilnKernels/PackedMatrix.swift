@@ -7,9 +7,8 @@ import KilnTensors
 
 /// A weight matrix copied once into the layout of the AVX-512 VNNI kernels (CKilnKernels/pack.c): the blocks of
 /// each row interleaved so that every integer product lane belongs to one block, which removes the per-block
-/// shuffles of ggml's layout. Same bytes as the GGUF format (K-quants: +1.6 %), in anonymous memory. No
-/// MADV_HUGEPAGE: with THP defrag set to `madvise` (Debian's default) each huge-page fault may compact memory
-/// synchronously, which made loading a 0.5 B model take 20 s instead of 1 s on a machine with a full page cache.
+/// shuffles of ggml's layout. Same bytes as the GGUF format (K-quants: +1.6 %), in anonymous memory, on huge
+/// pages where free ones exist (`HugePages`).
 public final class PackedMatrix: @unchecked Sendable {
     public let type: DType
     public let rows: Int
@@ -32,8 +31,7 @@ public final class PackedMatrix: @unchecked Sendable {
         rowBytes = packedRow
         byteCount = packedRow * rows
         owned = true
-        var raw: UnsafeMutableRawPointer? = nil
-        guard posix_memalign(&raw, 4096, byteCount) == 0, let raw else { return nil }
+        guard let raw = HugePages.allocate(bytes: byteCount) else { return nil }
         data = raw
         pool.parallelFor(rows, granularity: 64) { range, _ in
             kiln_pack_rows(
