@@ -38,7 +38,11 @@ public enum HugePages {
     /// Bytes the buddy allocator holds free in blocks of 2 MiB or more (orders 9 and up of 4 KiB pages), over all
     /// zones; nil when /proc/buddyinfo cannot be read.
     public static func freeHugeBlockBytes() -> Int? {
-        guard let text = read("/proc/buddyinfo") else { return nil }
+        read("/proc/buddyinfo").map(freeHugeBlockBytes(buddyinfo:))
+    }
+
+    /// `freeHugeBlockBytes` of the text of a /proc/buddyinfo.
+    public static func freeHugeBlockBytes(buddyinfo text: String) -> Int {
         var total = 0
         for line in text.split(separator: "\n") {
             // "Node 0, zone   Normal  c0 c1 … c10": counts of free blocks of 2^order pages.
