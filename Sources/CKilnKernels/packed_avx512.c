@@ -6,7 +6,8 @@
 // Q4_0's -8·d, Q8_0's -128·d of its biased quants, K-quant mins, Q6_K's -32) cost one more FMA per group against
 // the activation block sums. One call handles 1-4 tokens per row: during prefill each group is unpacked once for
 // up to four tokens, and rows go two at a time so that each activation load feeds two products. A 32-value block
-// format's last group of at most 8 blocks (k = 576 ends in 2) runs on 256-bit vectors, half the cost of a mostly
+// format's last group of 2 or 4 blocks (k = 576 ends in 2, k = 640 in 4) packs its quants into whole 512-bit
+// vectors (tail_group); other last groups of at most 8 blocks run on 256-bit vectors, half the cost of a mostly
 // empty 512-bit group. Every (row, token) result is computed by the same float operations in the same order
 // whichever rows and tokens share its call (the lane sums too: hsum1 and hsum4 add in one order), so outputs are
 // batch-invariant.
@@ -125,7 +126,7 @@ INLINE void nibble_rows(
         }
 }
 
-/// The last group of a row when it holds n ≤ 8 blocks (k = 576: 2 blocks): the arithmetic of a full group on
+/// The last group of a row when it holds n ≤ 8 blocks (other than 2 or 4): the arithmetic of a full group on
 /// 256-bit vectors, which cost half as much as 512-bit ones on Zen 4 and hold all n lanes. Every lane takes the same
 /// operations as in a 512-bit group (whose lanes ≥ n only add zeros), so results are bit-identical to it.
 INLINE void short_group(
@@ -193,6 +194,79 @@ INLINE void short_group(
             acc[r][t] = _mm512_mask_mov_ps(acc[r][t], 0x00ff, _mm512_castps256_ps512(a));
         }
     }
+}
+
+/// The last group of a row when it holds n = 2 or 4 blocks (k = 576 ends in 2, k = 640 in 4). Its 32n quants fill
+/// n / 2 whole 512-bit vectors, so the group costs n / 2 integer products per (row, token) instead of short_group's
+/// eight mostly empty ones. Lane L of those products holds four quants of block L % n: Q8_0's quants already lie in
+/// the activations' order; a nibble format's low and high nibbles (activation steps 2j and 2j + 1) pair with the
+/// activations' even and odd steps, gathered by one permutation per token. Every lane is scaled by its block's
+/// d_w·d_x and summed into the accumulator before the lane sum; the per-block offsets (Q4_1's m, -8·d, -128·d)
+/// are added on lanes 0 ..< n. The same float operations in the same order for any nr, nt and t0.
+INLINE void tail_group(
+    const uint32_t type, const int nr, const int nt, const int n, const uint8_t *const *p, const int8_t *const *xg,
+    const float *const *xd, const float *const *xs, __m512 acc[2][4]) {
+    const int has_m = type == T_Q4_1;
+    const __mmask16 lm = (__mmask16)((1u << n) - 1);
+    const __m512i block_of_lane = _mm512_and_si512(
+        _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(n - 1));
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    __m512 dl[2], mv[2];
+    __m512i w[2][2];
+    for (int r = 0; r < nr; r++) {
+        const uint8_t *q = p[r];
+        const __m512 dv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lm, q));
+        q += 2 * n;
+        dl[r] = _mm512_permutexvar_ps(block_of_lane, dv);
+        if (has_m) {
+            mv[r] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lm, q));
+            q += 2 * n;
+        } else {
+            mv[r] = _mm512_mul_ps(dv, _mm512_set1_ps(type == T_Q4_0 ? -8.0f : -128.0f));
+        }
+        if (type == T_Q8_0) {
+            w[r][0] = _mm512_loadu_si512(q);
+            if (n == 4) w[r][1] = _mm512_loadu_si512(q + 64);
+        } else if (n == 2) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)q);
+            w[r][0] = _mm512_inserti64x4(
+                _mm512_castsi256_si512(_mm256_and_si256(v, _mm256_set1_epi8(0x0f))),
+                _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(0x0f)), 1);
+        } else {
+            const __m512i v = _mm512_loadu_si512(q);
+            w[r][0] = _mm512_and_si512(v, m4);
+            w[r][1] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        }
+    }
+    for (int t = 0; t < nt; t++) {
+        __m512i x[2];
+        if (type == T_Q8_0) {
+            x[0] = _mm512_loadu_si512(xg[t]);
+            if (n == 4) x[1] = _mm512_loadu_si512(xg[t] + 64);
+        } else if (n == 2) {
+            x[0] = _mm512_permutexvar_epi64(_mm512_set_epi64(7, 5, 3, 1, 6, 4, 2, 0), _mm512_loadu_si512(xg[t]));
+        } else {
+            const __m512i a = _mm512_loadu_si512(xg[t]), b = _mm512_loadu_si512(xg[t] + 64);
+            x[0] = _mm512_shuffle_i64x2(a, b, 0x88);
+            x[1] = _mm512_shuffle_i64x2(a, b, 0xdd);
+        }
+        const __m512 sx = _mm512_permutexvar_ps(block_of_lane, _mm512_maskz_loadu_ps(lm, xd[t]));
+        const __m512 xsv = _mm512_maskz_loadu_ps(lm, xs[t]);
+        for (int r = 0; r < nr; r++) {
+            __m512i ia = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[r][0], x[0]);
+            if (n == 4) ia = _mm512_dpbusd_epi32(ia, w[r][1], x[1]);
+            acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia), _mm512_mul_ps(dl[r], sx), acc[r][t]);
+            acc[r][t] = _mm512_fmadd_ps(mv[r], xsv, acc[r][t]);
+        }
+    }
+}
+
+/// A 32-value block format's last group of n ≤ 8 blocks.
+INLINE void last_group(
+    const uint32_t type, const int nr, const int nt, const int n, const uint8_t *const *p, const int8_t *const *xg,
+    const float *const *xd, const float *const *xs, __m512 acc[2][4]) {
+    if (n == 2 || n == 4) tail_group(type, nr, nt, n, p, xg, xd, xs, acc);
+    else short_group(type, nr, nt, n, p, xg, xd, xs, acc);
 }
 
 /// Q4_0, Q4_1, Q8_0: `nr` rows (1 or 2, at p[0], p[1]) against `nt` tokens, out[r * 4 + t]. Two rows
@@ -273,7 +347,7 @@ INLINE void packed_block32(
             xdg[t] = xd[t] + full;
             xsg[t] = xs[t] + full;
         }
-        short_group(type, nr, nt, (int)(nb - full), p, xg, xdg, xsg, acc);
+        last_group(type, nr, nt, (int)(nb - full), p, xg, xdg, xsg, acc);
     }
     for (int r = 0; r < nr; r++) lane_sums(nt, acc[r], out + r * 4);
 }
@@ -347,7 +421,7 @@ INLINE void packed_block32_one(
         }
         __m512 acc2[2][4];
         for (int t = 0; t < nt; t++) acc2[0][t] = acc[t];
-        short_group(type, 1, nt, (int)(nb - full), &p, xg, xdg, xsg, acc2);
+        last_group(type, 1, nt, (int)(nb - full), &p, xg, xdg, xsg, acc2);
         for (int t = 0; t < nt; t++) acc[t] = acc2[0][t];
     }
     lane_sums(nt, acc, out);
