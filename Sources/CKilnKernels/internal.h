@@ -91,14 +91,16 @@ void kiln_matmul_q8_avx512(
     int64_t tokens, float *y, int64_t y_stride);
 
 /// The tile loop of the packed matmuls (packed_avx512.c, packed_q5_avx512.c): rows r0 ..< r1 against every token,
-/// in token tiles whose activations fit in L1 (~32 KiB), each tile meeting every row before the next; rows go two
-/// at a time when `pair`, and the rows of the next pair are prefetched. `KERNEL(nr, nt, rows, t)` computes nr rows
+/// in token tiles whose activations fit in L1 (~32 KiB), each tile meeting every row before the next. A tile holds
+/// at least 16 tokens even when their activations spill to L2 (k > 2048): a batch of decode steps then reads each
+/// row from DRAM once, not once per 4 tokens (Qwen2.5's k = 4864 down projection read its weights twice for 8
+/// streams). Rows go two at a time when `pair`, and the rows of the next pair are prefetched. `KERNEL(nr, nt, rows, t)` computes nr rows
 /// (1 or 2, nr and nt constants) against tokens t ..< t + nt into out[r * 4 + t]. Expects w, row_bytes, r0, r1,
 /// tokens, y, y_stride, k and float out[8] in scope.
 #define KILN_PACKED_TILES(KERNEL, pair)                                                                                \
     do {                                                                                                               \
         int64_t tile_ = (32 * 1024 / k) & ~(int64_t)3;                                                                 \
-        if (tile_ < 4) tile_ = 4;                                                                                      \
+        if (tile_ < 16) tile_ = 16;                                                                                    \
         for (int64_t t0_ = 0; t0_ < tokens; t0_ += tile_) {                                                            \
             const int64_t t1_ = t0_ + tile_ < tokens ? t0_ + tile_ : tokens;                                           \
             for (int64_t r = r0; r < r1;) {                                                                            \
