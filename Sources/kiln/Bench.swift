@@ -20,7 +20,12 @@ struct Bench: AsyncParsableCommand {
         commandName: "model",
         abstract: "Measure prompt and generation speed (like llama-bench), or the engine under concurrency.")
 
-    @Option(help: "Comma-separated numbers of concurrent streams through the batching engine, e.g. 1,4,8,16.")
+    @Option(
+        help: """
+            Comma-separated numbers of concurrent streams through the batching engine, e.g. 1,4,8,16. Each of the \
+            -r rounds runs every level in turn; the median round of each level is reported, with the per-round \
+            ratios to one stream.
+            """)
     var concurrency: String?
 
     @Option(name: [.customShort("m"), .long], help: "A GGUF file or a Hugging Face model directory.")
@@ -105,11 +110,11 @@ struct Bench: AsyncParsableCommand {
             model: loaded, levels: levels, promptTokens: max(prompt, 1), generateTokens: max(gen, 1),
             kvCacheBytes: 1 << 30, precision: Precision(rawValue: precision)!,
             kvCacheDType: try KVCacheOption.parse(kvCacheDType),
-            constraint: constraintRegex.map { .regex($0) }, repetitions: constraintRegex == nil ? 1 : repetitions)
+            constraint: constraintRegex.map { .regex($0) }, repetitions: repetitions)
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(results), as: UTF8.self))
+            print(String(decoding: try encoder.encode(EngineBench.medians(results)), as: UTF8.self))
         } else {
             print(EngineBench.table(results))
         }

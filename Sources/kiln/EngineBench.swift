@@ -41,8 +41,8 @@ enum EngineBench {
         let vocabulary = Int32(model.transformer.config.vocabularySize)
         let compiled = try constraint.map { try engine.constraints.compile($0) }
         var results: [EngineBenchResult] = []
-        // With a constraint, each level runs unconstrained then constrained; repetitions interleave, and the run
-        // with the median aggregate rate of each configuration is reported (the machine may be shared).
+        // With a constraint, each level runs unconstrained then constrained. Repetitions are rounds that run every
+        // configuration in turn (the machine may be shared); every round's result is returned (see `medians`).
         let configurations = levels.flatMap { l in compiled == nil ? [(l, false)] : [(l, false), (l, true)] }
         for (level, constrained) in (0..<max(repetitions, 1)).flatMap({ _ in configurations }) {
             // Distinct pseudo-random prompts: no stream shares a prefix with another.
@@ -87,7 +87,16 @@ enum EngineBench {
                     perStreamDecodeTokensPerSecond: decodeRates.reduce(0, +) / Double(max(decodeRates.count, 1)),
                     meanTimeToFirstTokenSeconds: streams.reduce(0) { $0 + $1.0 } / Double(max(streams.count, 1))))
         }
-        return configurations.map { (level, constrained) in
+        return results
+    }
+
+    /// For each configuration (level, constrained) in the order first run, the round with its median aggregate rate.
+    static func medians(_ results: [EngineBenchResult]) -> [EngineBenchResult] {
+        var seen: [(Int, Bool)] = []
+        for r in results where !seen.contains(where: { $0 == (r.concurrency, r.constrained) }) {
+            seen.append((r.concurrency, r.constrained))
+        }
+        return seen.map { (level, constrained) in
             let runs = results.filter { $0.concurrency == level && $0.constrained == constrained }.sorted {
                 $0.aggregateTokensPerSecond < $1.aggregateTokensPerSecond
             }
@@ -95,7 +104,21 @@ enum EngineBench {
         }
     }
 
-    static func table(_ results: [EngineBenchResult]) -> String {
+    /// Each round's ratio of a level's rate to the single stream's rate in the same round (rounds run the levels
+    /// back to back, so a ratio compares runs that met the same machine load).
+    static func roundRatios(
+        _ rounds: [EngineBenchResult], level: Int, rate: (EngineBenchResult) -> Double
+    ) -> [Double] {
+        let plain = rounds.filter { !$0.constrained }
+        let singles = plain.filter { $0.concurrency == 1 }
+        let others = plain.filter { $0.concurrency == level }
+        return zip(singles, others).map { rate($1) / rate($0) }
+    }
+
+    /// The table of median rounds, then the ratios to one stream: the medians' ratio and, with several rounds,
+    /// the median and range of the per-round ratios.
+    static func table(_ rounds: [EngineBenchResult]) -> String {
+        let results = medians(rounds)
         var lines = [
             "| concurrency | constrained | prompt | generated | aggregate tok/s | decode-only aggregate tok/s "
                 + "| per-stream decode tok/s | mean TTFT s |"
@@ -119,14 +142,21 @@ enum EngineBench {
         }
         if let base = results.first(where: { $0.concurrency == 1 && !$0.constrained }) {
             for r in results where r.concurrency > 1 && !r.constrained {
-                lines.append(
-                    String(
-                        format: "concurrency %d: %.2f× the single-stream aggregate rate", r.concurrency,
-                        r.aggregateTokensPerSecond / base.aggregateTokensPerSecond))
-                lines.append(
-                    String(
-                        format: "concurrency %d: %.2f× the single-stream decode-only aggregate rate", r.concurrency,
-                        r.decodeAggregateTokensPerSecond / base.decodeAggregateTokensPerSecond))
+                for (name, rate) in [
+                    ("aggregate", { (x: EngineBenchResult) in x.aggregateTokensPerSecond }),
+                    ("decode-only aggregate", { (x: EngineBenchResult) in x.decodeAggregateTokensPerSecond }),
+                ] {
+                    var line = String(
+                        format: "concurrency %d: %.2f× the single-stream %@ rate", r.concurrency,
+                        rate(r) / rate(base), name)
+                    let ratios = roundRatios(rounds, level: r.concurrency, rate: rate).sorted()
+                    if ratios.count > 1 {
+                        line += String(
+                            format: " (per round: median %.2f×, %.2f–%.2f× over %d rounds)", ratios[ratios.count / 2],
+                            ratios.first!, ratios.last!, ratios.count)
+                    }
+                    lines.append(line)
+                }
             }
         }
         return lines.joined(separator: "\n")
