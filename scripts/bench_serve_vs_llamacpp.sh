@@ -13,8 +13,9 @@
 # prompts are random common words tokenized to exactly --input-len tokens by each server's own tokenizer endpoint.
 #
 # usage: scripts/bench_serve_vs_llamacpp.sh [-t THREADS] [-c 1,4,8,16] [-r ROUNDS] [-i 128] [-o 128] [-p PER]
-#                                          [MODEL.gguf]
-#        (-p: requests per run = PER x concurrency, at least 8; default 4; KILN_ARGS: more `kiln serve` flags)
+#                                          [-b BATCH] [-d OUT_DIR] [MODEL.gguf]
+#        (-p: requests per run = PER x concurrency, at least 8; default 4; -b: Kiln's --max-batch-size, default 32;
+#        -d: where the results go, default docs/bench-serve; KILN_ARGS: more `kiln serve` flags)
 #        scripts/bench_serve_vs_llamacpp.sh --setup    # only install llama-cpp-python[server] into .venv-llamaserver
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,7 @@ ROUNDS=2
 INPUT=128
 OUTPUT=128
 PER=4
+BATCH=32
 MODEL=models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
 OUT=docs/bench-serve
 KILN_PORT=${KILN_PORT:-3901}
@@ -50,7 +52,9 @@ while [[ $# -gt 0 ]]; do
         -i) INPUT=$2; shift 2 ;;
         -o) OUTPUT=$2; shift 2 ;;
         -p) PER=$2; shift 2 ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        -b) BATCH=$2; shift 2 ;;
+        -d) OUT=$2; shift 2 ;;
+        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
         *) MODEL=$1; shift ;;
     esac
 done
@@ -73,7 +77,7 @@ wait_ready() { # url path
 }
 
 "$KILN" serve --model "$MODEL" --threads "$THREADS" --hostname 127.0.0.1 --port "$KILN_PORT" \
-    --max-batch-size 32 ${KILN_ARGS:-} >"$RUNS/kiln.log" 2>&1 &
+    --max-batch-size "$BATCH" ${KILN_ARGS:-} >"$RUNS/kiln.log" 2>&1 &
 PIDS+=($!)
 "$VENV/bin/python" -m llama_cpp.server --model "$MODEL" --n_threads "$THREADS" --n_threads_batch "$THREADS" \
     --n_ctx 2048 --interrupt_requests False --host 127.0.0.1 --port "$LLAMA_PORT" >"$RUNS/llama.log" 2>&1 &
@@ -122,7 +126,8 @@ for c in "${CS[@]}"; do FILES+=("$OUT/kiln-c$c.json" "$OUT/llamacpp-c$c.json"); 
     echo
     echo "$(date -u +%Y-%m-%dT%H:%MZ), $(basename "$MODEL"), $THREADS threads each, $INPUT-token prompts, $OUTPUT new"
     echo "tokens (greedy; end-of-sequence may stop a request early: see the mean output tokens), $ROUNDS alternating"
-    echo "rounds, best round kept. Kiln $(git rev-parse --short HEAD) via TGI's /generate_stream; llama.cpp via"
+    echo "rounds, best round kept. Kiln $(git rev-parse --short HEAD) (--max-batch-size $BATCH${KILN_ARGS:+ $KILN_ARGS}) via TGI's"
+    echo "/generate_stream; llama.cpp via"
     echo "llama-cpp-python[server]==$VERSION's /v1/completions. Rerun: scripts/bench_serve_vs_llamacpp.sh"
     echo
     cat "$RUNS/table.md"
