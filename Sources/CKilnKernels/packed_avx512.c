@@ -7,7 +7,7 @@
 // the activation block sums. One call handles 1-4 tokens per row: during prefill each group is unpacked once for
 // up to four tokens, and rows go two at a time so that each activation load feeds two products. A 32-value block
 // format's last group of 2 or 4 blocks (k = 576 ends in 2, k = 640 in 4) packs its quants into whole 512-bit
-// vectors (tail_group); other last groups of at most 8 blocks run on 256-bit vectors, half the cost of a mostly
+// vectors (tail_block32); other last groups of at most 8 blocks run on 256-bit vectors, half the cost of a mostly
 // empty 512-bit group. Every (row, token) result is computed by the same float operations in the same order
 // whichever rows and tokens share its call (the lane sums too: hsum1 and hsum4 add in one order), so outputs are
 // batch-invariant.
@@ -196,34 +196,22 @@ INLINE void short_group(
     }
 }
 
-/// The last group of a row when it holds n = 2 or 4 blocks (k = 576 ends in 2, k = 640 in 4). Its 32n quants fill
-/// n / 2 whole 512-bit vectors, so the group costs n / 2 integer products per (row, token) instead of short_group's
-/// eight mostly empty ones. Lane L of those products holds four quants of block L % n: Q8_0's quants already lie in
-/// the activations' order; a nibble format's low and high nibbles (activation steps 2j and 2j + 1) pair with the
-/// activations' even and odd steps, gathered by one permutation per token. Every lane is scaled by its block's
-/// d_w·d_x and summed into the accumulator before the lane sum; the per-block offsets (Q4_1's m, -8·d, -128·d)
-/// are added on lanes 0 ..< n. The same float operations in the same order for any nr, nt and t0.
-INLINE void tail_group(
+/// The last group of a row when it holds n = 2 or 4 blocks (k = 576 ends in 2, k = 640 in 4), for up to eight
+/// (row, token) slots s = r·4 + t at once: tail[s] = Σ over the n blocks of (Σ q_w·q_x)·(d_w·d_x) + m_w·s_x.
+/// The group's 32n quants fill n / 2 whole 512-bit vectors (a nibble format's low and high nibbles pair with the
+/// activations' even and odd steps, gathered by one permutation per token), so a slot costs n / 2 integer products,
+/// not short_group's eight mostly empty ones. Lane L of a slot's products holds four quants of block L % n; the
+/// slots' vectors are summed per block in integers (exact, any order) into one lane per (slot, block), and the
+/// scaling then runs once for all slots: 16 (slot, block) lanes per float operation instead of n. Every lane's
+/// operations are the same whichever slots are filled, so each (row, token) value is batch-invariant.
+INLINE void tail_block32(
     const uint32_t type, const int nr, const int nt, const int n, const uint8_t *const *p, const int8_t *const *xg,
-    const float *const *xd, const float *const *xs, __m512 acc[2][4]) {
+    const float *const *xd, const float *const *xs, float tail[8]) {
     const int has_m = type == T_Q4_1;
-    const __mmask16 lm = (__mmask16)((1u << n) - 1);
-    const __m512i block_of_lane = _mm512_and_si512(
-        _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(n - 1));
     const __m512i m4 = _mm512_set1_epi8(0x0f);
-    __m512 dl[2], mv[2];
     __m512i w[2][2];
     for (int r = 0; r < nr; r++) {
-        const uint8_t *q = p[r];
-        const __m512 dv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lm, q));
-        q += 2 * n;
-        dl[r] = _mm512_permutexvar_ps(block_of_lane, dv);
-        if (has_m) {
-            mv[r] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lm, q));
-            q += 2 * n;
-        } else {
-            mv[r] = _mm512_mul_ps(dv, _mm512_set1_ps(type == T_Q4_0 ? -8.0f : -128.0f));
-        }
+        const uint8_t *q = p[r] + 2 * n * (has_m ? 2 : 1);
         if (type == T_Q8_0) {
             w[r][0] = _mm512_loadu_si512(q);
             if (n == 4) w[r][1] = _mm512_loadu_si512(q + 64);
@@ -238,6 +226,9 @@ INLINE void tail_group(
             w[r][1] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
         }
     }
+    // Integer products of every slot (absent slots stay zero).
+    __m512i v[8];
+    for (int i = 0; i < 8; i++) v[i] = _mm512_setzero_si512();
     for (int t = 0; t < nt; t++) {
         __m512i x[2];
         if (type == T_Q8_0) {
@@ -250,23 +241,68 @@ INLINE void tail_group(
             x[0] = _mm512_shuffle_i64x2(a, b, 0x88);
             x[1] = _mm512_shuffle_i64x2(a, b, 0xdd);
         }
-        const __m512 sx = _mm512_permutexvar_ps(block_of_lane, _mm512_maskz_loadu_ps(lm, xd[t]));
-        const __m512 xsv = _mm512_maskz_loadu_ps(lm, xs[t]);
         for (int r = 0; r < nr; r++) {
             __m512i ia = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[r][0], x[0]);
             if (n == 4) ia = _mm512_dpbusd_epi32(ia, w[r][1], x[1]);
-            acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia), _mm512_mul_ps(dl[r], sx), acc[r][t]);
-            acc[r][t] = _mm512_fmadd_ps(mv[r], xsv, acc[r][t]);
+            v[r * 4 + t] = ia;
         }
     }
-}
-
-/// A 32-value block format's last group of n ≤ 8 blocks.
-INLINE void last_group(
-    const uint32_t type, const int nr, const int nt, const int n, const uint8_t *const *p, const int8_t *const *xg,
-    const float *const *xd, const float *const *xs, __m512 acc[2][4]) {
-    if (n == 2 || n == 4) tail_group(type, nr, nt, n, p, xg, xd, xs, acc);
-    else short_group(type, nr, nt, n, p, xg, xd, xs, acc);
+    // Per (slot, block) integer sums: n = 2 leaves lane 2s + b of z[0]; n = 4 lane 4s + b of z[s / 4].
+    __m512i z[2];
+    if (n == 2) {
+        __m512i a[4];
+        for (int i = 0; i < 4; i++)
+            a[i] = _mm512_add_epi32(
+                _mm512_unpacklo_epi64(v[2 * i], v[2 * i + 1]), _mm512_unpackhi_epi64(v[2 * i], v[2 * i + 1]));
+        __m512i b[2];
+        for (int i = 0; i < 2; i++)
+            b[i] = _mm512_add_epi32(
+                _mm512_shuffle_i64x2(a[2 * i], a[2 * i + 1], 0x88), _mm512_shuffle_i64x2(a[2 * i], a[2 * i + 1], 0xdd));
+        z[0] = _mm512_add_epi32(_mm512_shuffle_i64x2(b[0], b[1], 0x88), _mm512_shuffle_i64x2(b[0], b[1], 0xdd));
+    } else {
+        __m512i a[4];
+        for (int i = 0; i < 4; i++)
+            a[i] = _mm512_add_epi32(
+                _mm512_shuffle_i64x2(v[2 * i], v[2 * i + 1], 0x88), _mm512_shuffle_i64x2(v[2 * i], v[2 * i + 1], 0xdd));
+        for (int i = 0; i < 2; i++)
+            z[i] = _mm512_add_epi32(
+                _mm512_shuffle_i64x2(a[2 * i], a[2 * i + 1], 0x88), _mm512_shuffle_i64x2(a[2 * i], a[2 * i + 1], 0xdd));
+    }
+    // The scales of each lane's row and token: rows' d (and m) as [r0 b0.., r1 b0..], tokens' as [t0 b0.., t1..].
+    uint16_t hd[8] = {0}, hm[8] = {0};
+    float td[16] = {0}, ts[16] = {0};
+    for (int r = 0; r < nr; r++) {
+        memcpy(hd + r * n, p[r], 2 * n);
+        if (has_m) memcpy(hm + r * n, p[r] + 2 * n, 2 * n);
+    }
+    for (int t = 0; t < nt; t++) {
+        memcpy(td + t * n, xd[t], 4 * n);
+        memcpy(ts + t * n, xs[t], 4 * n);
+    }
+    const __m256 rdv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)hd));
+    const __m256 rmv = has_m ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)hm))
+                             : _mm256_mul_ps(rdv, _mm256_set1_ps(type == T_Q4_0 ? -8.0f : -128.0f));
+    const __m512i lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    const int zs = n == 2 ? 1 : 2;
+    for (int i = 0; i < zs; i++) {
+        // Lane l holds slot s = i·4 + l / n (n = 4) or l / 2 (n = 2), block l % n: row s / 4, token s % 4.
+        const __m512i slot = n == 2 ? _mm512_srli_epi32(lanes, 1) : _mm512_add_epi32(_mm512_set1_epi32(4 * i), _mm512_srli_epi32(lanes, 2));
+        const __m512i block = _mm512_and_si512(lanes, _mm512_set1_epi32(n - 1));
+        const __m512i row_lane = _mm512_add_epi32(_mm512_mullo_epi32(_mm512_srli_epi32(slot, 2), _mm512_set1_epi32(n)), block);
+        const __m512i token_lane = _mm512_add_epi32(
+            _mm512_mullo_epi32(_mm512_and_si512(slot, _mm512_set1_epi32(3)), _mm512_set1_epi32(n)), block);
+        const __m512 dw = _mm512_permutexvar_ps(row_lane, _mm512_castps256_ps512(rdv));
+        const __m512 mw = _mm512_permutexvar_ps(row_lane, _mm512_castps256_ps512(rmv));
+        const __m512 dx = _mm512_permutexvar_ps(token_lane, _mm512_loadu_ps(td));
+        const __m512 sx = _mm512_permutexvar_ps(token_lane, _mm512_loadu_ps(ts));
+        __m512 f = _mm512_fmadd_ps(mw, sx, _mm512_mul_ps(_mm512_cvtepi32_ps(z[i]), _mm512_mul_ps(dw, dx)));
+        // Blocks of a slot summed in one order: (b0 + b1) for n = 2; (b0 + b1) + (b2 + b3) for n = 4.
+        f = _mm512_add_ps(f, _mm512_permute_ps(f, 0xb1));
+        if (n == 4) f = _mm512_add_ps(f, _mm512_permute_ps(f, 0x4e));
+        float lanesum[16];
+        _mm512_storeu_ps(lanesum, f);
+        for (int l = 0; l < 16; l += n) tail[(n == 2 ? 0 : 4 * i) + l / n] = lanesum[l];
+    }
 }
 
 /// Q4_0, Q4_1, Q8_0: `nr` rows (1 or 2, at p[0], p[1]) against `nt` tokens, out[r * 4 + t]. Two rows
@@ -347,7 +383,17 @@ INLINE void packed_block32(
             xdg[t] = xd[t] + full;
             xsg[t] = xs[t] + full;
         }
-        last_group(type, nr, nt, (int)(nb - full), p, xg, xdg, xsg, acc);
+        if (nb - full == 2 || nb - full == 4) {
+            float tail[8];
+            if (nb - full == 2) tail_block32(type, nr, nt, 2, p, xg, xdg, xsg, tail);
+            else tail_block32(type, nr, nt, 4, p, xg, xdg, xsg, tail);
+            for (int r = 0; r < nr; r++) {
+                lane_sums(nt, acc[r], out + r * 4);
+                for (int t = 0; t < nt; t++) out[r * 4 + t] += tail[r * 4 + t];
+            }
+            return;
+        }
+        short_group(type, nr, nt, (int)(nb - full), p, xg, xdg, xsg, acc);
     }
     for (int r = 0; r < nr; r++) lane_sums(nt, acc[r], out + r * 4);
 }
@@ -419,9 +465,17 @@ INLINE void packed_block32_one(
             xdg[t] = xd[t] + full;
             xsg[t] = xs[t] + full;
         }
+        if (nb - full == 2 || nb - full == 4) {
+            float tail[8];
+            if (nb - full == 2) tail_block32(type, 1, nt, 2, &p, xg, xdg, xsg, tail);
+            else tail_block32(type, 1, nt, 4, &p, xg, xdg, xsg, tail);
+            lane_sums(nt, acc, out);
+            for (int t = 0; t < nt; t++) out[t] += tail[t];
+            return;
+        }
         __m512 acc2[2][4];
         for (int t = 0; t < nt; t++) acc2[0][t] = acc[t];
-        last_group(type, 1, nt, (int)(nb - full), &p, xg, xdg, xsg, acc2);
+        short_group(type, 1, nt, (int)(nb - full), &p, xg, xdg, xsg, acc2);
         for (int t = 0; t < nt; t++) acc[t] = acc2[0][t];
     }
     lane_sums(nt, acc, out);
