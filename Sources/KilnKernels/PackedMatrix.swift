@@ -8,7 +8,7 @@ import KilnTensors
 /// A weight matrix copied once into the layout of the AVX-512 VNNI kernels (CKilnKernels/pack.c): the blocks of
 /// each row interleaved so that every integer product lane belongs to one block, which removes the per-block
 /// shuffles of ggml's layout. Same bytes as the GGUF format (K-quants: +1.6 %), in anonymous memory, on huge
-/// pages where free ones exist (`HugePages`).
+/// pages where free ones exist (`HugePages`; matrices under 16 MiB share regions of them).
 public final class PackedMatrix: @unchecked Sendable {
     public let type: DType
     public let rows: Int
@@ -16,8 +16,10 @@ public final class PackedMatrix: @unchecked Sendable {
     public let rowBytes: Int
     let data: UnsafeMutableRawPointer
     let byteCount: Int
-    /// False when `data` is borrowed (an engine file's mapping) rather than allocated here.
+    /// False when `data` is borrowed (an engine file's mapping) or lives in a shared huge-page region.
     let owned: Bool
+    /// The huge-page region `data` was carved from (`HugePages.allocateShared`), kept alive with this matrix.
+    let region: AnyObject?
 
     /// Packs `rows` rows of `k` values (ggml layout, `rowBytes` apart), splitting the work across `pool`; nil when
     /// this CPU lacks the format's packed kernel (`runs`).
@@ -30,9 +32,10 @@ public final class PackedMatrix: @unchecked Sendable {
         self.k = k
         rowBytes = packedRow
         byteCount = packedRow * rows
-        owned = true
-        guard let raw = HugePages.allocate(bytes: byteCount) else { return nil }
+        guard let (raw, region) = HugePages.allocateShared(bytes: byteCount) else { return nil }
         data = raw
+        self.region = region
+        owned = region == nil
         pool.parallelFor(rows, granularity: 64) { range, _ in
             kiln_pack_rows(
                 type.rawValue, weights, sourceRowBytes, Int64(range.lowerBound), Int64(range.upperBound), Int64(k), raw)
@@ -59,6 +62,7 @@ public final class PackedMatrix: @unchecked Sendable {
         self.rowBytes = rowBytes
         byteCount = rowBytes * rows
         owned = false
+        region = nil
         data = UnsafeMutableRawPointer(mutating: packed)
     }
 

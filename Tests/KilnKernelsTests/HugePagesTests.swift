@@ -31,4 +31,23 @@ import Testing
         #expect(memory.load(fromByteOffset: 3 * HugePages.size - 1, as: UInt8.self) == 7)
         free(memory)
     }
+
+    /// Matrices under half a 32 MiB region are carved from a shared huge-page region, one after another; larger
+    /// ones get memory of their own.
+    @Test(.enabled(if: HugePages.worthAsking(bytes: 64 << 20)))
+    func smallMatricesShareARegion() throws {
+        let a = try #require(HugePages.allocateShared(bytes: 1000))
+        let b = try #require(HugePages.allocateShared(bytes: 5000))
+        #expect(a.region != nil && b.region != nil)
+        #expect(Int(bitPattern: a.memory) % 64 == 0 && Int(bitPattern: b.memory) % 64 == 0)
+        // Adjacent, 1000 rounded up to 64 bytes, unless a filled its region to the end.
+        #expect(a.region !== b.region || b.memory == a.memory + 1024)
+        a.memory.initializeMemory(as: UInt8.self, repeating: 1, count: 1000)
+        b.memory.initializeMemory(as: UInt8.self, repeating: 2, count: 5000)
+        #expect(a.memory.load(fromByteOffset: 999, as: UInt8.self) == 1)
+        #expect(b.memory.load(fromByteOffset: 4999, as: UInt8.self) == 2)
+        let big = try #require(HugePages.allocateShared(bytes: (16 << 20) + 1))
+        #expect(big.region == nil, "a matrix over half a region has memory of its own")
+        free(big.memory)
+    }
 }
