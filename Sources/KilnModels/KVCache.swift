@@ -1,5 +1,9 @@
 import KilnKernels
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Keys and values of many sequences in fixed-size blocks: `[layers, blockCount · blockSize, kvHeads · headDim]`
 /// elements of `dtype` (float32, or 16-bit to halve what attention reads and double the tokens a memory budget
 /// holds). A sequence's positions live in the blocks its block table names; position p sits in slot
@@ -12,6 +16,8 @@ public final class PagedKVCache: @unchecked Sendable {
     public let dtype: KVCacheDType
     let keys: UnsafeMutableRawPointer  // [layers, slots, kvDim] of dtype
     let values: UnsafeMutableRawPointer  // [layers, slots, kvDim] of dtype
+    /// Whether keys and values came from `HugePages.allocate` (released with free) rather than `allocate`.
+    private let fromHugePages: Bool
 
     public var slotCount: Int { blockCount * blockSize }
 
@@ -27,8 +33,20 @@ public final class PagedKVCache: @unchecked Sendable {
         self.dtype = dtype
         kvDim = config.kvDim
         let bytes = max(layers * blockCount * blockSize * kvDim * dtype.bytes, 64)
-        keys = .allocate(byteCount: bytes, alignment: 64)
-        values = .allocate(byteCount: bytes, alignment: 64)
+        // On huge pages where free ones exist: attention reads each sequence's rows kvDim elements apart, so on
+        // 4 KiB pages nearly every few keys cost a TLB miss.
+        let k = HugePages.allocate(bytes: bytes)
+        let v = k == nil ? nil : HugePages.allocate(bytes: bytes)
+        if let k, let v {
+            keys = k
+            values = v
+            fromHugePages = true
+        } else {
+            free(k)
+            keys = .allocate(byteCount: bytes, alignment: 64)
+            values = .allocate(byteCount: bytes, alignment: 64)
+            fromHugePages = false
+        }
         // Touch every page now: the pool is reserved up front (resident memory says what the server holds, and a
         // step never stalls on first-touch page faults).
         keys.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
@@ -36,8 +54,13 @@ public final class PagedKVCache: @unchecked Sendable {
     }
 
     deinit {
-        keys.deallocate()
-        values.deallocate()
+        if fromHugePages {
+            free(keys)
+            free(values)
+        } else {
+            keys.deallocate()
+            values.deallocate()
+        }
     }
 
     func keys(layer: Int) -> UnsafeMutableRawPointer { keys + layer &* slotCount &* kvDim &* dtype.bytes }
