@@ -6,6 +6,8 @@
 // row for every key). Dimensions go in chunks of 64 so that head sizes 64, 128 and 256 all fit the registers.
 // Softmax is the same two-pass, max-subtracted one as `attend`.
 
+import CKilnKernels
+
 extension Attention {
     /// out[h] = softmax(scale · q[h]·Kᵀ) · V for heads h < `heads`, with q[h] at `queries + h·headDim` and out[h] at
     /// `out + h·headDim`. `scores` holds 4 · (count + 3) floats. headDim must be a multiple of 64 (else use `attend`).
@@ -173,12 +175,36 @@ extension Attention {
         var peak = SIMD16<Float>(repeating: -.infinity)
         var cursor = rows.cursor()
         let lastRow = rows.row(count &- 1)
+        // Key rows are kvDim elements apart in a pool far larger than the caches, which the hardware prefetcher
+        // does not follow: each 4-key step asks for the keys two steps on, and for its own keys' values (read
+        // after the softmax) into L2.
+        let rowBytes = headDim &* E.bytes
+        var ahead = rows.cursor()
+        for _ in 0..<min(8, count) { _ = ahead.next() }
         var j = 0
         while j < count {
             let r0 = cursor.next()
             let r1 = j &+ 1 < count ? cursor.next() : lastRow
             let r2 = j &+ 2 < count ? cursor.next() : lastRow
             let r3 = j &+ 3 < count ? cursor.next() : lastRow
+            var i = j &+ 8
+            while i < min(j &+ 12, count) {
+                let k = keys + ahead.next() &* stride &* E.bytes
+                var b = 0
+                while b < rowBytes {
+                    kiln_prefetch(k + b)
+                    b &+= 64
+                }
+                i &+= 1
+            }
+            var b = 0
+            while b < rowBytes {
+                kiln_prefetch_l2(values + (r0 &* stride &* E.bytes &+ b))
+                kiln_prefetch_l2(values + (r1 &* stride &* E.bytes &+ b))
+                kiln_prefetch_l2(values + (r2 &* stride &* E.bytes &+ b))
+                kiln_prefetch_l2(values + (r3 &* stride &* E.bytes &+ b))
+                b &+= 64
+            }
             let k0 = keys + r0 &* stride &* E.bytes, k1 = keys + r1 &* stride &* E.bytes
             let k2 = keys + r2 &* stride &* E.bytes, k3 = keys + r3 &* stride &* E.bytes
             var acc = QuadScores()

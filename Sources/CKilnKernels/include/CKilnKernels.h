@@ -68,6 +68,11 @@ void kiln_matmul_packed(
     uint32_t ggml_type, const void *packed, int64_t row_begin, int64_t row_end, kiln_q8_act act, int64_t k,
     int64_t tokens, float *y, int64_t y_stride);
 
+/// Asks for the cache line holding `p` ahead of its use: into L1 (`kiln_prefetch`) or L2 (`kiln_prefetch_l2`).
+/// For Swift code that walks memory the hardware prefetcher does not follow (attention's key and value rows).
+static inline void kiln_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
+static inline void kiln_prefetch_l2(const void *p) { __builtin_prefetch(p, 0, 2); }
+
 #ifdef __cplusplus
 }
 #endif
