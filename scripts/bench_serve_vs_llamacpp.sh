@@ -126,9 +126,9 @@ for c in "${CS[@]}"; do FILES+=("$OUT/kiln-c$c.json" "$OUT/llamacpp-c$c.json"); 
     echo
     echo "$(date -u +%Y-%m-%dT%H:%MZ), $(basename "$MODEL"), $THREADS threads each, $INPUT-token prompts, $OUTPUT new"
     echo "tokens (greedy; end-of-sequence may stop a request early: see the mean output tokens), $ROUNDS alternating"
-    echo "rounds, best round kept. Kiln $(git rev-parse --short HEAD) (--max-batch-size $BATCH${KILN_ARGS:+ $KILN_ARGS}) via TGI's"
-    echo "/generate_stream; llama.cpp via"
-    echo "llama-cpp-python[server]==$VERSION's /v1/completions. Rerun: scripts/bench_serve_vs_llamacpp.sh"
+    echo "rounds, best round kept. Kiln $(git rev-parse --short HEAD) with --max-batch-size $BATCH${KILN_ARGS:+ $KILN_ARGS},"
+    echo "via TGI's /generate_stream; llama.cpp via llama-cpp-python[server]==$VERSION's /v1/completions."
+    echo "Rerun: scripts/bench_serve_vs_llamacpp.sh -c $LEVELS -r $ROUNDS -p $PER -b $BATCH"
     echo
     cat "$RUNS/table.md"
     echo
