@@ -37,10 +37,10 @@ public enum HugePages {
         return raw
     }
 
-    /// Packed matrices under 2 MiB (all of SmolLM2's layers) share regions of this size, so that they too stream
-    /// from huge pages: on 4 KiB pages, each 4 KiB of a small matrix cost a TLB miss (a two-level walk on a VM)
-    /// and restarted the hardware prefetcher, which held 8 decode streams' gate and up projections of SmolLM2 to
-    /// ~60 % of the rate of its output matrix (30 MB, on huge pages), per element.
+    /// Packed matrices under half this size share regions of it, so that those under 2 MiB (all of SmolLM2's
+    /// layers) stream from huge pages too: on 4 KiB pages, each 4 KiB of a small matrix cost a TLB miss (a
+    /// two-level walk on a VM) and restarted the hardware prefetcher, which held 8 decode streams' gate and up
+    /// projections of SmolLM2 to ~60 % of the rate of its output matrix (30 MB, on huge pages), per element.
     static let regionSize = 32 << 20
 
     /// The region small matrices are carved from, while any matrix in it lives.
