@@ -51,6 +51,7 @@ TARGET void kiln_quantize_q8_avx512(const float *x, int64_t k, int64_t tokens, i
             act.s[t * nb + b] = d * (float)(s0 + s1);
             act.sums[t * 2 * nb + 2 * b] = (int16_t)s0;
             act.sums[t * 2 * nb + 2 * b + 1] = (int16_t)s1;
+            act.sums32[t * nb + b] = s0 + s1;
             act.d16[t * 2 * nb + 2 * b] = d;
             act.d16[t * 2 * nb + 2 * b + 1] = d;
             kiln_interleave_block(act.qs32 + t * k, act.qs16 + t * k, k, b, qs + b * 32);

@@ -2,10 +2,12 @@
 // whose fifth bits are stored as a bit plane, have their own kernels in packed_q5_avx512.c.
 //
 // Lane L of every `vpdpbusd` accumulates block L of a group, so a group of up to 16 blocks costs its 8 integer
-// products (4 for Q6_K), one int→float convert and one FMA with the 16 block scales d_w·d_x; offsets (Q4_1's m,
-// Q4_0's -8·d, Q8_0's -128·d of its biased quants, K-quant mins, Q6_K's -32) cost one more FMA per group against
-// the activation block sums. One call handles 1-4 tokens per row: during prefill each group is unpacked once for
-// up to four tokens, and rows go two at a time so that each activation load feeds two products. A 32-value block
+// products (4 for Q6_K), one int→float convert and one FMA with the 16 block scales d_w·d_x. Fixed offsets (Q4_0's
+// 8, Q8_0's 128 of its biased quants) come off the integer products (offset · Σ q_x, exact); scaled ones (Q4_1's m,
+// K-quant mins, Q6_K's -32) cost one more FMA per group against the activation block sums. Whole groups of 16
+// blocks load without masks (masked byte loads measured ~2× slower on Zen 4). One call handles 1-4 tokens per
+// row: during prefill each group is unpacked once for up to four tokens, and rows go two at a time so that each
+// activation load feeds two products; a single row (decode) takes the same code with one row. A 32-value block
 // format's last group of 2 or 4 blocks (k = 576 ends in 2, k = 640 in 4) packs its quants into whole 512-bit
 // vectors (tail_block32); other last groups of at most 8 blocks run on 256-bit vectors, half the cost of a mostly
 // empty 512-bit group. Every (row, token) result is computed by the same float operations in the same order
@@ -68,30 +70,6 @@ INLINE __mmask64 load_mask(const uint8_t *p) {
     uint64_t m;
     memcpy(&m, p, 8);
     return (__mmask64)m;
-}
-
-/// Four nibble vectors (8 steps) of 4n bytes against the tokens' interleaved activations, with the fifth bits
-/// when `masks` is non-null. ia[t] receives the 16 lanes' integer dot products.
-INLINE void nibble_steps(
-    const int nt, const uint8_t *q, const uint8_t *masks, int sv, __mmask64 bm, const int8_t *const *xg,
-    __m512i *ia) {
-    const __m512i m4 = _mm512_set1_epi8(0x0f), sixteen = _mm512_set1_epi8(16);
-    __m512i ib[4];
-    for (int t = 0; t < nt; t++) ia[t] = ib[t] = _mm512_setzero_si512();
-    for (int j = 0; j < 4; j++) {
-        const __m512i v = _mm512_maskz_loadu_epi8(bm, q + j * sv);
-        __m512i lo = _mm512_and_si512(v, m4);
-        __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-        if (masks) {
-            lo = _mm512_mask_add_epi8(lo, load_mask(masks + 16 * j), lo, sixteen);
-            hi = _mm512_mask_add_epi8(hi, load_mask(masks + 16 * j + 8), hi, sixteen);
-        }
-        for (int t = 0; t < nt; t++) {
-            ia[t] = _mm512_dpbusd_epi32(ia[t], lo, _mm512_maskz_loadu_epi8(bm, xg[t] + (2 * j) * sv));
-            ib[t] = _mm512_dpbusd_epi32(ib[t], hi, _mm512_maskz_loadu_epi8(bm, xg[t] + (2 * j + 1) * sv));
-        }
-    }
-    for (int t = 0; t < nt; t++) ia[t] = _mm512_add_epi32(ia[t], ib[t]);
 }
 
 /// The nibble steps of one group for `nr` rows (1 or 2, at p[0], p[1]) against `nt` tokens: each row's four
@@ -305,6 +283,92 @@ INLINE void tail_block32(
     }
 }
 
+/// One group of n blocks (`whole`: n = 16, every load without a mask) of Q4_0, Q4_1 or Q8_0 for `nr` rows at p[]
+/// (advanced past the group) against `nt` tokens at xg[], xd[], xs[], xi[]: acc[r][t] += the group's 16 lanes.
+/// A fixed offset (Q4_0's 8, Q8_0's 128) comes off the integer products, o · Σ q_x from the activations' block sums
+/// (exact), so a (row, token) lane costs one multiply and one FMA; Q4_1's m · s_x takes a second FMA.
+INLINE void block32_group(
+    const uint32_t type, const int whole, const int nr, const int nt, const int n, const int split,
+    const uint8_t **p, const int8_t *const *xg, const float *const *xd, const float *const *xs,
+    const int32_t *const *xi, __m512 acc[2][4]) {
+    const int has_m = type == T_Q4_1;
+    const int shift = type == T_Q4_0 ? 3 : 7;  // the offset 8 or 128 as a shift
+    const __mmask16 lm = whole ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
+    const __mmask64 bm = whole ? ~(__mmask64)0 : (((__mmask64)1 << (4 * n)) - 1);
+    const int sv = whole ? 64 : 4 * n;
+#define B32_LD(ptr) (whole ? _mm512_loadu_si512((const void *)(ptr)) : _mm512_maskz_loadu_epi8(bm, (ptr)))
+#define B32_LDH(ptr) (whole ? _mm256_loadu_si256((const __m256i *)(ptr)) : _mm256_maskz_loadu_epi16(lm, (ptr)))
+#define B32_LDF(ptr) (whole ? _mm512_loadu_ps(ptr) : _mm512_maskz_loadu_ps(lm, (ptr)))
+#define B32_LDI(ptr) (whole ? _mm512_loadu_si512((const void *)(ptr)) : _mm512_maskz_loadu_epi32(lm, (ptr)))
+    __m512 dv[2], mv[2];
+    for (int r = 0; r < nr; r++) {
+        dv[r] = _mm512_cvtph_ps(B32_LDH(p[r]));
+        p[r] += 2 * n;
+        if (has_m) {
+            mv[r] = _mm512_cvtph_ps(B32_LDH(p[r]));
+            p[r] += 2 * n;
+        }
+    }
+    __m512i ia[2][4], ib[2][4];
+    for (int r = 0; r < nr; r++)
+        for (int t = 0; t < nt; t++) ia[r][t] = ib[r][t] = _mm512_setzero_si512();
+    if (type == T_Q8_0) {
+        for (int i = 0; i < 8; i++) {
+            __m512i w[2];
+            for (int r = 0; r < nr; r++) w[r] = B32_LD(p[r] + i * sv);
+            for (int t = 0; t < nt; t++) {
+                const __m512i x = B32_LD(xg[t] + i * sv);
+                for (int r = 0; r < nr; r++) {
+                    if (split && (i & 1)) ib[r][t] = _mm512_dpbusd_epi32(ib[r][t], w[r], x);
+                    else ia[r][t] = _mm512_dpbusd_epi32(ia[r][t], w[r], x);
+                }
+            }
+        }
+        for (int r = 0; r < nr; r++) p[r] += 32 * n;
+    } else {
+        const __m512i m4 = _mm512_set1_epi8(0x0f);
+        for (int j = 0; j < 4; j++) {
+            __m512i lo[2], hi[2];
+            for (int r = 0; r < nr; r++) {
+                const __m512i v = B32_LD(p[r] + j * sv);
+                lo[r] = _mm512_and_si512(v, m4);
+                hi[r] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+            }
+            for (int t = 0; t < nt; t++) {
+                const __m512i xl = B32_LD(xg[t] + (2 * j) * sv), xh = B32_LD(xg[t] + (2 * j + 1) * sv);
+                for (int r = 0; r < nr; r++) {
+                    ia[r][t] = _mm512_dpbusd_epi32(ia[r][t], lo[r], xl);
+                    if (split) ib[r][t] = _mm512_dpbusd_epi32(ib[r][t], hi[r], xh);
+                    else ia[r][t] = _mm512_dpbusd_epi32(ia[r][t], hi[r], xh);
+                }
+            }
+        }
+        for (int r = 0; r < nr; r++) p[r] += 16 * n;
+    }
+    for (int t = 0; t < nt; t++) {
+        const __m512 xdv = B32_LDF(xd[t]);
+        if (has_m) {
+            const __m512 xsv = B32_LDF(xs[t]);
+            for (int r = 0; r < nr; r++) {
+                const __m512i sum = split ? _mm512_add_epi32(ia[r][t], ib[r][t]) : ia[r][t];
+                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dv[r], xdv), acc[r][t]);
+                acc[r][t] = _mm512_fmadd_ps(mv[r], xsv, acc[r][t]);
+            }
+        } else {
+            const __m512i off = _mm512_slli_epi32(B32_LDI(xi[t]), shift);
+            for (int r = 0; r < nr; r++) {
+                __m512i sum = split ? _mm512_add_epi32(ia[r][t], ib[r][t]) : ia[r][t];
+                sum = _mm512_sub_epi32(sum, off);
+                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dv[r], xdv), acc[r][t]);
+            }
+        }
+    }
+#undef B32_LD
+#undef B32_LDH
+#undef B32_LDF
+#undef B32_LDI
+}
+
 /// Q4_0, Q4_1, Q8_0: `nr` rows (1 or 2, at p[0], p[1]) against `nt` tokens, out[r * 4 + t]. Two rows
 /// share every activation load. Each (row, token) result takes the same float operations in the same order for
 /// any nr, nt and t0 (the integer sums are exact in any order), so a token's output does not depend on which
@@ -319,69 +383,34 @@ INLINE void packed_block32(
     const uint8_t *p[2] = {rows[0], nr > 1 ? rows[1] : rows[0]};
     const int8_t *xq[4];
     const float *xd[4], *xs[4];
+    const int32_t *xi[4];
     __m512 acc[2][4];
     for (int t = 0; t < nt; t++) {
         xq[t] = a->qs32 + (t0 + t) * k;
         xd[t] = a->d + (t0 + t) * nb;
         xs[t] = a->s + (t0 + t) * nb;
+        xi[t] = a->sums32 + (t0 + t) * nb;
         for (int r = 0; r < nr; r++) acc[r][t] = _mm512_setzero_ps();
     }
-    const int64_t full = nb % 16 <= 8 ? nb - nb % 16 : nb;  // a short last group comes after the loop
-    for (int64_t g = 0; g < full; g += 16) {
-        const int n = full - g < 16 ? (int)(full - g) : 16;
-        const __mmask16 lm = (__mmask16)((1u << n) - 1);
-        const __mmask64 bm = n == 16 ? ~(__mmask64)0 : (((__mmask64)1 << (4 * n)) - 1);
-        const int sv = 4 * n;
-        __m512 dv[2], mv[2];
-        for (int r = 0; r < nr; r++) {
-            dv[r] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lm, p[r]));
-            p[r] += 2 * n;
-            if (has_m) {
-                mv[r] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lm, p[r]));
-                p[r] += 2 * n;
-            } else {
-                mv[r] = _mm512_mul_ps(
-                    dv[r], _mm512_set1_ps(type == T_Q4_0 ? -8.0f : -128.0f));
-            }
-        }
-        const int8_t *xg[4];
-        for (int t = 0; t < nt; t++) xg[t] = xq[t] + g * 32;
-        __m512i ia[2][4], ib[2][4];
-        for (int r = 0; r < nr; r++)
-            for (int t = 0; t < nt; t++) ia[r][t] = ib[r][t] = _mm512_setzero_si512();
-        if (type == T_Q8_0) {
-            for (int i = 0; i < 8; i++) {
-                __m512i w[2];
-                for (int r = 0; r < nr; r++) w[r] = _mm512_maskz_loadu_epi8(bm, p[r] + i * sv);
-                for (int t = 0; t < nt; t++) {
-                    const __m512i x = _mm512_maskz_loadu_epi8(bm, xg[t] + i * sv);
-                    for (int r = 0; r < nr; r++) {
-                        if (split && (i & 1)) ib[r][t] = _mm512_dpbusd_epi32(ib[r][t], w[r], x);
-                        else ia[r][t] = _mm512_dpbusd_epi32(ia[r][t], w[r], x);
-                    }
-                }
-            }
-            for (int r = 0; r < nr; r++) p[r] += 32 * n;
-        } else {
-            nibble_rows(nr, nt, p, 0, n, sv, bm, xg, split, ia, ib);
-            for (int r = 0; r < nr; r++) p[r] += 16 * n;
-        }
+    const int64_t whole = nb / 16;
+    for (int64_t g = 0; g < whole; g++) {
+        block32_group(type, 1, nr, nt, 16, split, p, xq, xd, xs, xi, acc);
         for (int t = 0; t < nt; t++) {
-            const __m512 xdv = _mm512_maskz_loadu_ps(lm, xd[t] + g), xsv = _mm512_maskz_loadu_ps(lm, xs[t] + g);
-            for (int r = 0; r < nr; r++) {
-                const __m512i sum = split ? _mm512_add_epi32(ia[r][t], ib[r][t]) : ia[r][t];
-                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dv[r], xdv), acc[r][t]);
-                acc[r][t] = _mm512_fmadd_ps(mv[r], xsv, acc[r][t]);
-            }
+            xq[t] += 512;
+            xd[t] += 16;
+            xs[t] += 16;
+            xi[t] += 16;
         }
     }
+    const int64_t full = nb % 16 <= 8 ? 16 * whole : nb;  // a short last group comes after
+    if (full > 16 * whole) block32_group(type, 0, nr, nt, (int)(nb % 16), split, p, xq, xd, xs, xi, acc);
     if (full < nb) {
         const int8_t *xg[4];
         const float *xdg[4], *xsg[4];
         for (int t = 0; t < nt; t++) {
-            xg[t] = xq[t] + full * 32;
-            xdg[t] = xd[t] + full;
-            xsg[t] = xs[t] + full;
+            xg[t] = xq[t];
+            xdg[t] = xd[t];
+            xsg[t] = xs[t];
         }
         if (nb - full == 2 || nb - full == 4) {
             float tail[8];
@@ -396,89 +425,6 @@ INLINE void packed_block32(
         short_group(type, nr, nt, (int)(nb - full), p, xg, xdg, xsg, acc);
     }
     for (int r = 0; r < nr; r++) lane_sums(nt, acc[r], out + r * 4);
-}
-
-/// One row of Q4_0, Q4_1 or Q8_0 against 1-4 tokens (decode's case): the arithmetic of
-/// packed_block32 for each token, in the loop shape that streams a single row fastest.
-INLINE void packed_block32_one(
-    const uint32_t type, const int nt, const uint8_t *p, const kiln_q8_act *a, int64_t t0, int64_t k, float *out) {
-    const int64_t nb = k / 32;
-    const int has_m = type == T_Q4_1;
-    const int8_t *xq[4];
-    const float *xd[4], *xs[4];
-    __m512 acc[4];
-    for (int t = 0; t < nt; t++) {
-        xq[t] = a->qs32 + (t0 + t) * k;
-        xd[t] = a->d + (t0 + t) * nb;
-        xs[t] = a->s + (t0 + t) * nb;
-        acc[t] = _mm512_setzero_ps();
-    }
-    const int64_t full = nb % 16 <= 8 ? nb - nb % 16 : nb;  // a short last group comes after the loop
-    for (int64_t g = 0; g < full; g += 16) {
-        const int n = full - g < 16 ? (int)(full - g) : 16;
-        const __mmask16 lm = (__mmask16)((1u << n) - 1);
-        const __mmask64 bm = n == 16 ? ~(__mmask64)0 : (((__mmask64)1 << (4 * n)) - 1);
-        const int sv = 4 * n;
-        const __m512 dv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lm, p));
-        p += 2 * n;
-        __m512 mv;
-        if (has_m) {
-            mv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lm, p));
-            p += 2 * n;
-        } else {
-            mv = _mm512_mul_ps(dv, _mm512_set1_ps(type == T_Q4_0 ? -8.0f : -128.0f));
-        }
-        __m512 sc[4];
-        const int8_t *xg[4];
-        for (int t = 0; t < nt; t++) {
-            sc[t] = _mm512_mul_ps(dv, _mm512_maskz_loadu_ps(lm, xd[t] + g));
-            xg[t] = xq[t] + g * 32;
-        }
-        __m512i ia[4];
-        if (type == T_Q8_0) {
-            __m512i ib[4];
-            for (int t = 0; t < nt; t++) ia[t] = ib[t] = _mm512_setzero_si512();
-            for (int i = 0; i < 8; i += 2) {
-                const __m512i w0 = _mm512_maskz_loadu_epi8(bm, p + i * sv);
-                const __m512i w1 = _mm512_maskz_loadu_epi8(bm, p + (i + 1) * sv);
-                for (int t = 0; t < nt; t++) {
-                    ia[t] = _mm512_dpbusd_epi32(ia[t], w0, _mm512_maskz_loadu_epi8(bm, xg[t] + i * sv));
-                    ib[t] = _mm512_dpbusd_epi32(ib[t], w1, _mm512_maskz_loadu_epi8(bm, xg[t] + (i + 1) * sv));
-                }
-            }
-            for (int t = 0; t < nt; t++) ia[t] = _mm512_add_epi32(ia[t], ib[t]);
-            p += 32 * n;
-        } else {
-            nibble_steps(nt, p, NULL, sv, bm, xg, ia);
-            p += 16 * n;
-        }
-        for (int t = 0; t < nt; t++) {
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia[t]), sc[t], acc[t]);
-            acc[t] = _mm512_fmadd_ps(mv, _mm512_maskz_loadu_ps(lm, xs[t] + g), acc[t]);
-        }
-    }
-    if (full < nb) {
-        const int8_t *xg[4];
-        const float *xdg[4], *xsg[4];
-        for (int t = 0; t < nt; t++) {
-            xg[t] = xq[t] + full * 32;
-            xdg[t] = xd[t] + full;
-            xsg[t] = xs[t] + full;
-        }
-        if (nb - full == 2 || nb - full == 4) {
-            float tail[8];
-            if (nb - full == 2) tail_block32(type, 1, nt, 2, &p, xg, xdg, xsg, tail);
-            else tail_block32(type, 1, nt, 4, &p, xg, xdg, xsg, tail);
-            lane_sums(nt, acc, out);
-            for (int t = 0; t < nt; t++) out[t] += tail[t];
-            return;
-        }
-        __m512 acc2[2][4];
-        for (int t = 0; t < nt; t++) acc2[0][t] = acc[t];
-        short_group(type, 1, nt, (int)(nb - full), &p, xg, xdg, xsg, acc2);
-        for (int t = 0; t < nt; t++) acc[t] = acc2[0][t];
-    }
-    lane_sums(nt, acc, out);
 }
 
 /// Q4_K and Q5_K: `nr` rows (1 or 2) against `nt` tokens, out[r * 4 + t]; lanes are 32-value sub-blocks, a group
@@ -606,8 +552,7 @@ INLINE void packed_any(
     case T_Q5_K: packed_q45_k(1, nr, nt, rows, a, t0, k, out); break;
     case T_Q6_K: packed_q6_k(nr, nt, rows, a, t0, k, out); break;
     default:
-        if (nr == 1) packed_block32_one(type, nt, rows[0], a, t0, k, out);
-        else packed_block32(type, nr, nt, rows, a, t0, k, out);
+        packed_block32(type, nr, nt, rows, a, t0, k, out);
         break;
     }
 }

@@ -57,10 +57,12 @@ INLINE __m128 q5_hsum4(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
 #define _mm512_set1_epi64x _mm512_set1_epi64
 
 /// One 512-bit group of n lanes (`whole`: n = 16, loads without masks) for `nr` rows at p[] (advanced past the
-/// group) against `nt` tokens: acc[r][t] += the group's 16 lanes of w·x.
+/// group) against `nt` tokens: acc[r][t] += the group's 16 lanes of w·x. Q5_0's offset of 16 comes off the integer
+/// products (16 · Σ q_x from the activations' block sums, exact); Q5_1's m · s_x takes an FMA.
 INLINE void q5_group(
     const int has_m, const int whole, const int nr, const int nt, const int n, const uint8_t **p,
-    const int8_t *const *xg, const float *const *xd, const float *const *xs, __m512 acc[2][4]) {
+    const int8_t *const *xg, const float *const *xd, const float *const *xs, const int32_t *const *xi,
+    __m512 acc[2][4]) {
     const __mmask16 lm = whole ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
     const __mmask64 bm = whole ? ~(__mmask64)0 : (((__mmask64)1 << (4 * n)) - 1);
     const int sv = whole ? 64 : 4 * n;
@@ -71,9 +73,8 @@ INLINE void q5_group(
     __m512i hb[2];
     const uint8_t *q[2];
     for (int r = 0; r < nr; r++) {
-        dv[r] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lm, p[r]));
+        dv[r] = _mm512_cvtph_ps(whole ? _mm256_loadu_si256((const __m256i *)p[r]) : _mm256_maskz_loadu_epi16(lm, p[r]));
         if (has_m) mv[r] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lm, p[r] + 2 * n));
-        else mv[r] = _mm512_mul_ps(dv[r], _mm512_set1_ps(-16.0f));
         q[r] = p[r] + (has_m ? 4 : 2) * n;
         hb[r] = Q5_LD(q[r] + 16 * n);
         p[r] = q[r] + 20 * n;
@@ -98,11 +99,22 @@ INLINE void q5_group(
     }
 #undef Q5_LD
     for (int t = 0; t < nt; t++) {
-        const __m512 xdv = _mm512_maskz_loadu_ps(lm, xd[t]), xsv = _mm512_maskz_loadu_ps(lm, xs[t]);
-        for (int r = 0; r < nr; r++) {
-            const __m512i sum = split ? _mm512_add_epi32(ia[r][t], ib[r][t]) : ia[r][t];
-            acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dv[r], xdv), acc[r][t]);
-            acc[r][t] = _mm512_fmadd_ps(mv[r], xsv, acc[r][t]);
+        const __m512 xdv = whole ? _mm512_loadu_ps(xd[t]) : _mm512_maskz_loadu_ps(lm, xd[t]);
+        if (has_m) {
+            const __m512 xsv = _mm512_maskz_loadu_ps(lm, xs[t]);
+            for (int r = 0; r < nr; r++) {
+                const __m512i sum = split ? _mm512_add_epi32(ia[r][t], ib[r][t]) : ia[r][t];
+                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dv[r], xdv), acc[r][t]);
+                acc[r][t] = _mm512_fmadd_ps(mv[r], xsv, acc[r][t]);
+            }
+        } else {
+            const __m512i off = _mm512_slli_epi32(
+                whole ? _mm512_loadu_si512((const void *)xi[t]) : _mm512_maskz_loadu_epi32(lm, xi[t]), 4);
+            for (int r = 0; r < nr; r++) {
+                __m512i sum = split ? _mm512_add_epi32(ia[r][t], ib[r][t]) : ia[r][t];
+                sum = _mm512_sub_epi32(sum, off);
+                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dv[r], xdv), acc[r][t]);
+            }
         }
     }
 }
@@ -111,7 +123,7 @@ INLINE void q5_group(
 /// lanes ≥ 8 of acc untouched (a 512-bit group would only add zeros there).
 INLINE void q5_short_group(
     const int has_m, const int nr, const int nt, const int n, const uint8_t *const *p, const int8_t *const *xg,
-    const float *const *xd, const float *const *xs, __m512 acc[2][4]) {
+    const float *const *xd, const float *const *xs, const int32_t *const *xi, __m512 acc[2][4]) {
     const __mmask8 lm = (__mmask8)((1u << n) - 1);
     const __mmask32 bm = n == 8 ? ~(__mmask32)0 : (__mmask32)((1u << (4 * n)) - 1);
     const int sv = 4 * n;
@@ -121,7 +133,6 @@ INLINE void q5_short_group(
     for (int r = 0; r < nr; r++) {
         dv[r] = _mm256_cvtph_ps(_mm_maskz_loadu_epi16(lm, p[r]));
         if (has_m) mv[r] = _mm256_cvtph_ps(_mm_maskz_loadu_epi16(lm, p[r] + 2 * n));
-        else mv[r] = _mm256_mul_ps(dv[r], _mm256_set1_ps(-16.0f));
         q[r] = p[r] + (has_m ? 4 : 2) * n;
         hb[r] = _mm256_maskz_loadu_epi8(bm, q[r] + 16 * n);
     }
@@ -145,11 +156,13 @@ INLINE void q5_short_group(
     }
     for (int t = 0; t < nt; t++) {
         const __m256 xdv = _mm256_maskz_loadu_ps(lm, xd[t]), xsv = _mm256_maskz_loadu_ps(lm, xs[t]);
+        const __m256i off = _mm256_slli_epi32(_mm256_maskz_loadu_epi32(lm, xi[t]), 4);
         for (int r = 0; r < nr; r++) {
             __m256 a = _mm512_castps512_ps256(acc[r][t]);
-            a = _mm256_fmadd_ps(
-                _mm256_cvtepi32_ps(_mm256_add_epi32(ia[r][t], ib[r][t])), _mm256_mul_ps(dv[r], xdv), a);
-            a = _mm256_fmadd_ps(mv[r], xsv, a);
+            __m256i sum = _mm256_add_epi32(ia[r][t], ib[r][t]);
+            if (!has_m) sum = _mm256_sub_epi32(sum, off);
+            a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(dv[r], xdv), a);
+            if (has_m) a = _mm256_fmadd_ps(mv[r], xsv, a);
             acc[r][t] = _mm512_mask_mov_ps(acc[r][t], 0x00ff, _mm512_castps256_ps512(a));
         }
     }
@@ -163,25 +176,28 @@ INLINE void q5_rows(
     const uint8_t *p[2] = {rows[0], nr > 1 ? rows[1] : rows[0]};
     const int8_t *xg[4];
     const float *xd[4], *xs[4];
+    const int32_t *xi[4];
     __m512 acc[2][4];
     for (int t = 0; t < nt; t++) {
         xg[t] = a->qs32 + (t0 + t) * k;
         xd[t] = a->d + (t0 + t) * nb;
         xs[t] = a->s + (t0 + t) * nb;
+        xi[t] = a->sums32 + (t0 + t) * nb;
         for (int r = 0; r < nr; r++) acc[r][t] = _mm512_setzero_ps();
     }
     const int64_t whole = nb / 16;
     for (int64_t g = 0; g < whole; g++) {
-        q5_group(has_m, 1, nr, nt, 16, p, xg, xd, xs, acc);
+        q5_group(has_m, 1, nr, nt, 16, p, xg, xd, xs, xi, acc);
         for (int t = 0; t < nt; t++) {
             xg[t] += 512;
             xd[t] += 16;
             xs[t] += 16;
+            xi[t] += 16;
         }
     }
     const int n = (int)(nb % 16);
-    if (n > 8) q5_group(has_m, 0, nr, nt, n, p, xg, xd, xs, acc);
-    else if (n > 0) q5_short_group(has_m, nr, nt, n, p, xg, xd, xs, acc);
+    if (n > 8) q5_group(has_m, 0, nr, nt, n, p, xg, xd, xs, xi, acc);
+    else if (n > 0) q5_short_group(has_m, nr, nt, n, p, xg, xd, xs, xi, acc);
     for (int r = 0; r < nr; r++) {
         if (nt == 1) {
             out[r * 4] = q5_hsum1(acc[r][0]);

@@ -18,6 +18,7 @@ public final class Q8Activations: @unchecked Sendable {
     let d16: UnsafeMutablePointer<Float>  // [capacity, maxK / 16]
     let s: UnsafeMutablePointer<Float>  // [capacity, maxK / 32]
     let sums: UnsafeMutablePointer<Int16>  // [capacity, maxK / 16]
+    let sums32: UnsafeMutablePointer<Int32>  // [capacity, maxK / 32]
 
     public init(capacity: Int, maxK: Int) {
         self.capacity = max(1, capacity)
@@ -29,6 +30,7 @@ public final class Q8Activations: @unchecked Sendable {
         d16 = .allocate(capacity: self.capacity * self.maxK / 16)
         s = .allocate(capacity: self.capacity * self.maxK / 32)
         sums = .allocate(capacity: self.capacity * self.maxK / 16)
+        sums32 = .allocate(capacity: self.capacity * self.maxK / 32)
     }
 
     deinit {
@@ -39,6 +41,7 @@ public final class Q8Activations: @unchecked Sendable {
         d16.deallocate()
         s.deallocate()
         sums.deallocate()
+        sums32.deallocate()
     }
 
     /// Whether vectors of length `k` can be quantized (whole 32-value blocks that fit the buffers).
@@ -52,7 +55,7 @@ public final class Q8Activations: @unchecked Sendable {
         kiln_quantize_q8(isa, x, Int64(k), Int64(tokens), Int64(stride ?? k), raw)
     }
 
-    var raw: kiln_q8_act { kiln_q8_act(qs: qs, qs32: qs32, qs16: qs16, d: d, d16: d16, s: s, sums: sums) }
+    var raw: kiln_q8_act { kiln_q8_act(qs: qs, qs32: qs32, qs16: qs16, d: d, d16: d16, s: s, sums: sums, sums32: sums32) }
 
     /// Token t's value i as the kernels see it: q · d.
     public func value(token t: Int, _ i: Int) -> Float {

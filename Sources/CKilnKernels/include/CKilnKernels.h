@@ -24,7 +24,7 @@ enum {
 int kiln_best_isa(void);
 
 /// Activations quantized to 8 bits in blocks of 32 values (x ≈ qs · d), one row of `k` per token; arrays are
-/// packed per token: token t's values start at qs + t·k, d + t·k/32, s + t·k/32, sums + t·k/16.
+/// packed per token: token t's values start at qs + t·k, d + t·k/32, s + t·k/32, sums + t·k/16, sums32 + t·k/32.
 /// The packed kernels read the quants interleaved like the packed weights (pack.c): `qs32` in groups of 16 blocks of
 /// 32 values, `qs16` in groups of 16 sub-blocks of 16 values.
 typedef struct kiln_q8_act {
@@ -35,6 +35,8 @@ typedef struct kiln_q8_act {
     float *d16;      // [tokens, k/16]   the scale of the block holding each 16 values
     float *s;        // [tokens, k/32]   d · Σ qs over the block (for formats with a per-block offset)
     int16_t *sums;   // [tokens, k/16]   Σ qs over each 16 values (for Q6_K's 16-value sub-blocks)
+    int32_t *sums32; // [tokens, k/32]   Σ qs over each block (the packed kernels take Q4_0/Q5_0/Q8_0 offsets off
+                     //                  the integer products with it)
 } kiln_q8_act;
 
 /// Quantizes `tokens` rows of `k` floats (rows `x_stride` floats apart; k a multiple of 32) into `act`. Every
