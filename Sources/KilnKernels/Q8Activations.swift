@@ -55,6 +55,25 @@ public final class Q8Activations: @unchecked Sendable {
         kiln_quantize_q8(isa, x, Int64(k), Int64(tokens), Int64(stride ?? k), raw)
     }
 
+    /// `quantize` with the tokens split across the pool's threads (each token's blocks are independent, so the
+    /// result is the same): a batch of decode steps otherwise quantizes on one thread while the others wait.
+    public func quantize(_ x: UnsafePointer<Float>, tokens: Int, k: Int, pool: ThreadPool) {
+        guard tokens >= 2 * pool.threadCount else { return quantize(x, tokens: tokens, k: k) }
+        precondition(
+            Self.accepts(k: k) && k <= maxK && tokens <= capacity, "Q8Activations: \(tokens)x\(k) does not fit")
+        self.k = k
+        self.tokens = tokens
+        let act = raw
+        pool.parallelFor(tokens) { range, _ in
+            let t = range.lowerBound
+            let b = t &* (k / 32)
+            let part = kiln_q8_act(
+                qs: act.qs + t &* k, qs32: act.qs32 + t &* k, qs16: act.qs16 + t &* k, d: act.d + b,
+                d16: act.d16 + 2 &* b, s: act.s + b, sums: act.sums + 2 &* b, sums32: act.sums32 + b)
+            kiln_quantize_q8(-1, x + t &* k, Int64(k), Int64(range.count), Int64(k), part)
+        }
+    }
+
     var raw: kiln_q8_act { kiln_q8_act(qs: qs, qs32: qs32, qs16: qs16, d: d, d16: d16, s: s, sums: sums, sums32: sums32) }
 
     /// Token t's value i as the kernels see it: q · d.
@@ -62,9 +81,9 @@ public final class Q8Activations: @unchecked Sendable {
         Float(qs[t &* k &+ i]) * d[t &* (k / 32) &+ i / 32]
     }
 
-    /// Token t's block scale and the sum of quants of each 16-value half, for tests.
-    public func block(token t: Int, _ b: Int) -> (d: Float, s: Float, sums: (Int16, Int16)) {
+    /// Token t's block scale and the sums of its quants (each 16-value half, the whole block), for tests.
+    public func block(token t: Int, _ b: Int) -> (d: Float, s: Float, sums: (Int16, Int16), sum: Int32) {
         let i = t &* (k / 32) &+ b
-        return (d[i], s[i], (sums[2 &* i], sums[2 &* i &+ 1]))
+        return (d[i], s[i], (sums[2 &* i], sums[2 &* i &+ 1]), sums32[i])
     }
 }

@@ -94,12 +94,13 @@ enum Ops {
         }
     }
 
-    /// x [T, k] quantized into `buffer`, or nil when the fast path is off or k is not whole 32-value blocks.
+    /// x [T, k] quantized into `buffer` (tokens split across `pool`'s threads), or nil when the fast path is off or k
+    /// is not whole 32-value blocks.
     static func quantize(
-        _ x: UnsafePointer<Float>, tokens: Int, k: Int, into buffer: Q8Activations?
+        _ x: UnsafePointer<Float>, tokens: Int, k: Int, into buffer: Q8Activations?, pool: ThreadPool
     ) -> Q8Activations? {
         guard let buffer, Q8Activations.accepts(k: k), k <= buffer.maxK, tokens <= buffer.capacity else { return nil }
-        buffer.quantize(x, tokens: tokens, k: k)
+        buffer.quantize(x, tokens: tokens, k: k, pool: pool)
         return buffer
     }
 

@@ -410,8 +410,8 @@ extension Transformer {
             k = w.columns
         }
         Ops.linear(
-            w, input, quantized: Ops.quantize(input, tokens: T, k: k, into: q8), tokens: T, into: y, bias: nil,
-            pool: pool, scratch: scratch)
+            w, input, quantized: Ops.quantize(input, tokens: T, k: k, into: q8, pool: pool), tokens: T, into: y,
+            bias: nil, pool: pool, scratch: scratch)
         if let shard, !whole { shard.reduce(y, count: T * w.rows) }
     }
 }

@@ -234,7 +234,7 @@ public final class Transformer: @unchecked Sendable {
             inputObserver?(l, .attention, s.h, T, d)
             Ops.project(
                 .init(w.wq, s.q, w.bq), .init(w.wk, s.k, w.bk), .init(w.wv, s.v, w.bv), x: s.h,
-                quantized: Ops.quantize(s.h, tokens: T, k: d, into: q8), tokens: T, pool: pool, scratch: s)
+                quantized: Ops.quantize(s.h, tokens: T, k: d, into: q8, pool: pool), tokens: T, pool: pool, scratch: s)
             if let qn = w.qNorm, let kn = w.kNorm {
                 Ops.rmsNorm(s.q, qn, into: s.q, tokens: T * c.headCount, dim: c.headDim, eps: c.rmsEpsilon)
                 Ops.rmsNorm(s.k, kn, into: s.k, tokens: T * c.kvHeadCount, dim: c.headDim, eps: c.rmsEpsilon)
@@ -259,7 +259,8 @@ public final class Transformer: @unchecked Sendable {
             Ops.rmsNorm(s.x, w.ffnNorm, into: s.h, tokens: T, dim: d, eps: c.rmsEpsilon)
             inputObserver?(l, .ffn, s.h, T, d)
             Ops.gatedFFN(
-                gate: w.wGate, up: w.wUp, s.h, quantized: Ops.quantize(s.h, tokens: T, k: d, into: q8), tokens: T,
+                gate: w.wGate, up: w.wUp, s.h, quantized: Ops.quantize(s.h, tokens: T, k: d, into: q8, pool: pool),
+                tokens: T,
                 gate: s.gate, up: s.up, activation: c.activation, pool: pool, scratch: s)
             inputObserver?(l, .ffnDown, s.gate, T, c.ffnSize)
             rowParallelLinear(w.wDown, s.gate, k: c.ffnSize, tokens: T, into: s.proj, q8: q8, attention: false)
@@ -332,8 +333,8 @@ public final class Transformer: @unchecked Sendable {
             s.x + rows.lowerBound * d, weights.outputNorm, into: s.h, tokens: rows.count, dim: d, eps: config.rmsEpsilon)
         let q8 = precision == .fast ? s.q8 : nil
         Ops.linear(
-            weights.output, s.h, quantized: Ops.quantize(s.h, tokens: rows.count, k: d, into: q8), tokens: rows.count,
-            into: out, bias: nil, pool: pool, scratch: s)
+            weights.output, s.h, quantized: Ops.quantize(s.h, tokens: rows.count, k: d, into: q8, pool: pool),
+            tokens: rows.count, into: out, bias: nil, pool: pool, scratch: s)
     }
 }
 

@@ -42,6 +42,7 @@ struct Q8KernelTests {
                             let lo = ref[0..<16].reduce(0) { $0 + Int($1) }
                             let hi = ref[16..<32].reduce(0) { $0 + Int($1) }
                             #expect(Int(got.sums.0) == lo && Int(got.sums.1) == hi, "\(level) k=\(k): block sums")
+                            #expect(Int(got.sum) == lo + hi, "\(level) k=\(k): whole-block sum")
                             #expect(got.s == d * Float(lo + hi), "\(level) k=\(k): d·Σq")
                         }
                     }
@@ -128,8 +129,9 @@ struct Q8KernelTests {
             })
         for tokens in counts {
             let x = Self.activations(tokens: tokens, k: k, seed: UInt64(k * 3 + tokens))
+            // The batch is quantized with its tokens split across the pool; each token alone below on one thread.
             let q = Q8Activations(capacity: tokens, maxK: k)
-            x.withUnsafeBufferPointer { q.quantize($0.baseAddress!, tokens: tokens, k: k) }
+            x.withUnsafeBufferPointer { q.quantize($0.baseAddress!, tokens: tokens, k: k, pool: pool) }
             let stride = rows + 2
             var y = [Float](repeating: -7, count: tokens * stride)
             y.withUnsafeMutableBufferPointer { packed.matmul(rows: 1..<(1 + rows), x: q, y: $0.baseAddress!, yStride: stride) }
