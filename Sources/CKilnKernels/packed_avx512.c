@@ -72,21 +72,18 @@ INLINE __mmask64 load_mask(const uint8_t *p) {
     return (__mmask64)m;
 }
 
-/// The nibble steps of one Q4_K/Q5_K group for `nr` rows (1 or 2, at p[0], p[1]) against `nt` tokens: each row's
-/// four vectors of 4n bytes are unpacked once (plus their fifth bits, stored 16n bytes in, when `five`) and every
-/// activation load feeds both rows; a whole group (n = 16) loads without masks. ia (and ib when `split`, a second
-/// chain hiding the vpdpbusd latency) receive the 16 lanes' integer dot products.
+/// The nibble steps of one group for `nr` rows (1 or 2, at p[0], p[1]) against `nt` tokens: each row's four
+/// vectors of 4n bytes are unpacked once (plus their fifth bits, stored 16n bytes in, when `five`) and every
+/// activation load feeds both rows. ia (and ib when `split`, a second chain hiding the vpdpbusd latency) receive
+/// the 16 lanes' integer dot products. Shared by the 32-value formats and Q4_K/Q5_K.
 INLINE void nibble_rows(
-    const int nr, const int nt, const uint8_t *const *p, const int five, const int whole, const int n,
+    const int nr, const int nt, const uint8_t *const *p, const int five, const int n, const int sv, __mmask64 bm,
     const int8_t *const *xg, const int split, __m512i ia[2][4], __m512i ib[2][4]) {
     const __m512i m4 = _mm512_set1_epi8(0x0f), sixteen = _mm512_set1_epi8(16);
-    const __mmask64 bm = whole ? ~(__mmask64)0 : (((__mmask64)1 << (4 * n)) - 1);
-    const int sv = whole ? 64 : 4 * n;
-#define NIB_LD(ptr) (whole ? _mm512_loadu_si512((const void *)(ptr)) : _mm512_maskz_loadu_epi8(bm, (ptr)))
         for (int j = 0; j < 4; j++) {
             __m512i lo[2], hi[2];
             for (int r = 0; r < nr; r++) {
-                const __m512i v = NIB_LD(p[r] + j * sv);
+                const __m512i v = _mm512_maskz_loadu_epi8(bm, p[r] + j * sv);
                 lo[r] = _mm512_and_si512(v, m4);
                 hi[r] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
                 if (five) {
@@ -96,7 +93,8 @@ INLINE void nibble_rows(
                 }
             }
             for (int t = 0; t < nt; t++) {
-                const __m512i xl = NIB_LD(xg[t] + (2 * j) * sv), xh = NIB_LD(xg[t] + (2 * j + 1) * sv);
+                const __m512i xl = _mm512_maskz_loadu_epi8(bm, xg[t] + (2 * j) * sv);
+                const __m512i xh = _mm512_maskz_loadu_epi8(bm, xg[t] + (2 * j + 1) * sv);
                 for (int r = 0; r < nr; r++) {
                     ia[r][t] = _mm512_dpbusd_epi32(ia[r][t], lo[r], xl);
                     if (split) ib[r][t] = _mm512_dpbusd_epi32(ib[r][t], hi[r], xh);
@@ -104,7 +102,6 @@ INLINE void nibble_rows(
                 }
             }
         }
-#undef NIB_LD
 }
 
 /// The last group of a row when it holds n ≤ 8 blocks (other than 2 or 4): the arithmetic of a full group on
@@ -430,41 +427,6 @@ INLINE void packed_block32(
     for (int r = 0; r < nr; r++) lane_sums(nt, acc[r], out + r * 4);
 }
 
-/// One Q4_K/Q5_K group of n sub-blocks (`whole`: n = 16, loads without masks) for `nr` rows at p[] (advanced past
-/// the group) against `nt` tokens at xg[], xd[], xs[]: acc[r][t] += the group's 16 lanes.
-INLINE void q45_group(
-    const int five, const int whole, const int nr, const int nt, const int n, const int split, const uint8_t **p,
-    const int8_t *const *xg, const float *const *xd, const float *const *xs, __m512 acc[2][4]) {
-    const __mmask16 lm = whole ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
-    const __m512i first = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-    const __m512i second = _mm512_add_epi32(first, _mm512_set1_epi32(2));
-    __m512 scales[2], mins[2];
-    for (int r = 0; r < nr; r++) {
-        const __m512 dd = _mm512_castps128_ps512(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)p[r])));
-        scales[r] = _mm512_mul_ps(
-            _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p[r] + 8)))),
-            _mm512_permutexvar_ps(first, dd));
-        mins[r] = _mm512_mul_ps(
-            _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p[r] + 24)))),
-            _mm512_permutexvar_ps(second, dd));
-        p[r] += 40;
-    }
-    __m512i ia[2][4], ib[2][4];
-    for (int r = 0; r < nr; r++)
-        for (int t = 0; t < nt; t++) ia[r][t] = ib[r][t] = _mm512_setzero_si512();
-    nibble_rows(nr, nt, (const uint8_t *const *)p, five, whole, n, xg, split, ia, ib);
-    for (int r = 0; r < nr; r++) p[r] += 16 * n + (five ? 64 : 0);
-    for (int t = 0; t < nt; t++) {
-        const __m512 xdv = whole ? _mm512_loadu_ps(xd[t]) : _mm512_maskz_loadu_ps(lm, xd[t]);
-        const __m512 xsv = whole ? _mm512_loadu_ps(xs[t]) : _mm512_maskz_loadu_ps(lm, xs[t]);
-        for (int r = 0; r < nr; r++) {
-            const __m512i sum = split ? _mm512_add_epi32(ia[r][t], ib[r][t]) : ia[r][t];
-            acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(scales[r], xdv), acc[r][t]);
-            acc[r][t] = _mm512_fnmadd_ps(mins[r], xsv, acc[r][t]);
-        }
-    }
-}
-
 /// Q4_K and Q5_K: `nr` rows (1 or 2) against `nt` tokens, out[r * 4 + t]; lanes are 32-value sub-blocks, a group
 /// is up to two super-blocks. As in packed_block32, two rows share every activation load, and each (row, token)
 /// result takes the same float operations in the same order for any nr, nt and t0.
@@ -474,24 +436,49 @@ INLINE void packed_q45_k(
     const int64_t nb = k / 32;
     const int split = nr * nt <= 4;
     const uint8_t *p[2] = {rows[0], nr > 1 ? rows[1] : rows[0]};
-    const int8_t *xg[4];
+    const int8_t *xq[4];
     const float *xd[4], *xs[4];
     __m512 acc[2][4];
     for (int t = 0; t < nt; t++) {
-        xg[t] = a->qs32 + (t0 + t) * k;
+        xq[t] = a->qs32 + (t0 + t) * k;
         xd[t] = a->d + (t0 + t) * nb;
         xs[t] = a->s + (t0 + t) * nb;
         for (int r = 0; r < nr; r++) acc[r][t] = _mm512_setzero_ps();
     }
-    for (int64_t g = 0; g < nb / 16; g++) {
-        q45_group(five, 1, nr, nt, 16, split, p, xg, xd, xs, acc);
+    const __m512i first = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i second = _mm512_add_epi32(first, _mm512_set1_epi32(2));
+    for (int64_t g = 0; g < nb; g += 16) {
+        const int n = nb - g < 16 ? (int)(nb - g) : 16;
+        const __mmask16 lm = (__mmask16)((1u << n) - 1);
+        const __mmask64 bm = n == 16 ? ~(__mmask64)0 : (((__mmask64)1 << (4 * n)) - 1);
+        const int sv = 4 * n;
+        __m512 scales[2], mins[2];
+        for (int r = 0; r < nr; r++) {
+            const __m512 dd = _mm512_castps128_ps512(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)p[r])));
+            scales[r] = _mm512_mul_ps(
+                _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p[r] + 8)))),
+                _mm512_permutexvar_ps(first, dd));
+            mins[r] = _mm512_mul_ps(
+                _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p[r] + 24)))),
+                _mm512_permutexvar_ps(second, dd));
+            p[r] += 40;
+        }
+        const int8_t *xg[4];
+        for (int t = 0; t < nt; t++) xg[t] = xq[t] + g * 32;
+        __m512i ia[2][4], ib[2][4];
+        for (int r = 0; r < nr; r++)
+            for (int t = 0; t < nt; t++) ia[r][t] = ib[r][t] = _mm512_setzero_si512();
+        nibble_rows(nr, nt, p, five, n, sv, bm, xg, split, ia, ib);
+        for (int r = 0; r < nr; r++) p[r] += 16 * n + (five ? 64 : 0);
         for (int t = 0; t < nt; t++) {
-            xg[t] += 512;
-            xd[t] += 16;
-            xs[t] += 16;
+            const __m512 xdv = _mm512_maskz_loadu_ps(lm, xd[t] + g), xsv = _mm512_maskz_loadu_ps(lm, xs[t] + g);
+            for (int r = 0; r < nr; r++) {
+                const __m512i sum = split ? _mm512_add_epi32(ia[r][t], ib[r][t]) : ia[r][t];
+                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(scales[r], xdv), acc[r][t]);
+                acc[r][t] = _mm512_fnmadd_ps(mins[r], xsv, acc[r][t]);
+            }
         }
     }
-    if (nb % 16) q45_group(five, 0, nr, nt, (int)(nb % 16), split, p, xg, xd, xs, acc);
     for (int r = 0; r < nr; r++)
         for (int t = 0; t < nt; t++) out[r * 4 + t] = hsum(acc[r][t]);
 }
