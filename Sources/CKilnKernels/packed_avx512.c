@@ -75,7 +75,7 @@ INLINE __mmask64 load_mask(const uint8_t *p) {
 /// The nibble steps of one group for `nr` rows (1 or 2, at p[0], p[1]) against `nt` tokens: each row's four
 /// vectors of 4n bytes are unpacked once (plus their fifth bits, stored 16n bytes in, when `five`) and every
 /// activation load feeds both rows. ia (and ib when `split`, a second chain hiding the vpdpbusd latency) receive
-/// the 16 lanes' integer dot products. Shared by the 32-value formats and Q4_K/Q5_K.
+/// the 16 lanes' integer dot products. Used by Q4_K/Q5_K (the 32-value formats have block32_group).
 INLINE void nibble_rows(
     const int nr, const int nt, const uint8_t *const *p, const int five, const int n, const int sv, __mmask64 bm,
     const int8_t *const *xg, const int split, __m512i ia[2][4], __m512i ib[2][4]) {
@@ -377,7 +377,6 @@ INLINE void packed_block32(
     const uint32_t type, const int nr, const int nt, const uint8_t *const *rows, const kiln_q8_act *a, int64_t t0,
     int64_t k, float *out) {
     const int64_t nb = k / 32;
-    const int has_m = type == T_Q4_1;
     // Few products per step: a second integer chain per output hides the vpdpbusd latency.
     const int split = nr * nt <= 4;
     const uint8_t *p[2] = {rows[0], nr > 1 ? rows[1] : rows[0]};
