@@ -73,7 +73,8 @@ INLINE void q5_group(
     __m512i hb[2];
     const uint8_t *q[2];
     for (int r = 0; r < nr; r++) {
-        dv[r] = _mm512_cvtph_ps(whole ? _mm256_loadu_si256((const __m256i *)p[r]) : _mm256_maskz_loadu_epi16(lm, p[r]));
+        dv[r] = _mm512_cvtph_ps(
+            whole ? _mm256_loadu_si256((const __m256i *)p[r]) : _mm256_maskz_loadu_epi16(lm, p[r]));
         if (has_m) mv[r] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lm, p[r] + 2 * n));
         q[r] = p[r] + (has_m ? 4 : 2) * n;
         hb[r] = Q5_LD(q[r] + 16 * n);

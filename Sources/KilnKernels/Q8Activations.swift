@@ -47,34 +47,40 @@ public final class Q8Activations: @unchecked Sendable {
     /// Whether vectors of length `k` can be quantized (whole 32-value blocks that fit the buffers).
     public static func accepts(k: Int) -> Bool { k > 0 && k % 32 == 0 }
 
-    /// Quantizes `tokens` rows of `k` floats, `stride` floats apart.
-    public func quantize(_ x: UnsafePointer<Float>, tokens: Int, k: Int, stride: Int? = nil, isa: Int32 = -1) {
-        precondition(Self.accepts(k: k) && k <= maxK && tokens <= capacity, "Q8Activations: \(tokens)x\(k) does not fit")
-        self.k = k
-        self.tokens = tokens
-        kiln_quantize_q8(isa, x, Int64(k), Int64(tokens), Int64(stride ?? k), raw)
-    }
-
-    /// `quantize` with the tokens split across the pool's threads (each token's blocks are independent, so the
-    /// result is the same): a batch of decode steps otherwise quantizes on one thread while the others wait.
-    public func quantize(_ x: UnsafePointer<Float>, tokens: Int, k: Int, pool: ThreadPool) {
-        guard tokens >= 2 * pool.threadCount else { return quantize(x, tokens: tokens, k: k) }
+    /// Quantizes `tokens` rows of `k` floats, `stride` floats apart. With a `pool`, the tokens are split across its
+    /// threads when there are at least two per thread (each token's blocks are independent, so the bytes are the
+    /// same): a batch of decode steps otherwise quantizes on one thread while the others wait.
+    public func quantize(
+        _ x: UnsafePointer<Float>, tokens: Int, k: Int, stride: Int? = nil, isa: Int32 = -1, pool: ThreadPool? = nil
+    ) {
         precondition(
             Self.accepts(k: k) && k <= maxK && tokens <= capacity, "Q8Activations: \(tokens)x\(k) does not fit")
         self.k = k
         self.tokens = tokens
+        let stride = stride ?? k
+        guard let pool, tokens >= 2 * pool.threadCount else {
+            kiln_quantize_q8(isa, x, Int64(k), Int64(tokens), Int64(stride), raw)
+            return
+        }
         let act = raw
         pool.parallelFor(tokens) { range, _ in
             let t = range.lowerBound
-            let b = t &* (k / 32)
-            let part = kiln_q8_act(
-                qs: act.qs + t &* k, qs32: act.qs32 + t &* k, qs16: act.qs16 + t &* k, d: act.d + b,
-                d16: act.d16 + 2 &* b, s: act.s + b, sums: act.sums + 2 &* b, sums32: act.sums32 + b)
-            kiln_quantize_q8(-1, x + t &* k, Int64(k), Int64(range.count), Int64(k), part)
+            let part = Self.from(act, token: t, k: k)
+            kiln_quantize_q8(isa, x + t &* stride, Int64(k), Int64(range.count), Int64(stride), part)
         }
     }
 
-    var raw: kiln_q8_act { kiln_q8_act(qs: qs, qs32: qs32, qs16: qs16, d: d, d16: d16, s: s, sums: sums, sums32: sums32) }
+    var raw: kiln_q8_act {
+        kiln_q8_act(qs: qs, qs32: qs32, qs16: qs16, d: d, d16: d16, s: s, sums: sums, sums32: sums32)
+    }
+
+    /// `act`'s arrays from token t on.
+    private static func from(_ act: kiln_q8_act, token t: Int, k: Int) -> kiln_q8_act {
+        let b = t &* (k / 32)
+        return kiln_q8_act(
+            qs: act.qs + t &* k, qs32: act.qs32 + t &* k, qs16: act.qs16 + t &* k, d: act.d + b, d16: act.d16 + 2 &* b,
+            s: act.s + b, sums: act.sums + 2 &* b, sums32: act.sums32 + b)
+    }
 
     /// Token t's value i as the kernels see it: q · d.
     public func value(token t: Int, _ i: Int) -> Float {
