@@ -47,14 +47,7 @@ TARGET void kiln_quantize_q8_avx512(const float *x, int64_t k, int64_t tokens, i
             _mm_storeu_si128((__m128i *)(qs + b * 32), _mm512_cvtsepi32_epi8(q0));
             _mm_storeu_si128((__m128i *)(qs + b * 32 + 16), _mm512_cvtsepi32_epi8(q1));
             const int s0 = _mm512_reduce_add_epi32(q0), s1 = _mm512_reduce_add_epi32(q1);
-            act.d[t * nb + b] = d;
-            act.s[t * nb + b] = d * (float)(s0 + s1);
-            act.sums[t * 2 * nb + 2 * b] = (int16_t)s0;
-            act.sums[t * 2 * nb + 2 * b + 1] = (int16_t)s1;
-            act.sums32[t * nb + b] = s0 + s1;
-            act.d16[t * 2 * nb + 2 * b] = d;
-            act.d16[t * 2 * nb + 2 * b + 1] = d;
-            kiln_interleave_block(act.qs32 + t * k, act.qs16 + t * k, k, b, qs + b * 32);
+            kiln_store_block(&act, t, k, b, qs + b * 32, d, s0, s1);
         }
     }
 }

@@ -22,6 +22,12 @@ static inline uint32_t kiln_load_u32(const uint8_t *p) {
     return v;
 }
 
+static inline uint64_t kiln_load_u64(const void *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
 /// IEEE binary16 → float, exact, without F16C.
 static inline float kiln_half_to_float(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16;
@@ -59,16 +65,32 @@ static inline void kiln_k_scales(const uint8_t *q, uint64_t *sc, uint64_t *mn) {
     *mn = (uint64_t)(u1 & 0x3f3f3f3fu) | ((uint64_t)mn_hi << 32);
 }
 
-/// Stores block b's 32 quants of a row of k values at their interleaved places in qs32 and qs16.
-static inline void kiln_interleave_block(int8_t *qs32, int8_t *qs16, int64_t k, int64_t b, const int8_t q[32]) {
+/// Stores token t's block b (of a row of k values): its 32 quants q at their interleaved places in act.qs16 and in
+/// its group of act.groups, with the block's scale d and the sums of its quants' halves, in every array of `act`
+/// but qs (the caller's).
+static inline void kiln_store_block(
+    const kiln_q8_act *act, int64_t t, int64_t k, int64_t b, const int8_t q[32], float d, int sum0, int sum1) {
     const int64_t nb = k / 32, g = b / 16, L = b % 16;
     const int64_t n = nb - 16 * g < 16 ? nb - 16 * g : 16;
-    for (int i = 0; i < 8; i++) memcpy(qs32 + g * 512 + i * 4 * n + 4 * L, q + 4 * i, 4);
+    int8_t *grp = act->groups + t * kiln_q8_groups_stride(k) + 704 * g;
+    for (int i = 0; i < 8; i++) memcpy(grp + i * 4 * n + 4 * L, q + 4 * i, 4);
+    const float s = d * (float)(sum0 + sum1);
+    const int32_t sum = sum0 + sum1;
+    memcpy(grp + 32 * n + 4 * L, &d, 4);
+    memcpy(grp + 36 * n + 4 * L, &s, 4);
+    memcpy(grp + 40 * n + 4 * L, &sum, 4);
+    int8_t *qs16 = act->qs16 + t * k;
     for (int half = 0; half < 2; half++) {
         const int64_t j = 2 * b + half, g16 = j / 16, L16 = j % 16;
         const int64_t n16 = k / 16 - 16 * g16 < 16 ? k / 16 - 16 * g16 : 16;
         for (int i = 0; i < 4; i++) memcpy(qs16 + g16 * 256 + i * 4 * n16 + 4 * L16, q + 16 * half + 4 * i, 4);
     }
+    act->d[t * nb + b] = d;
+    act->s[t * nb + b] = s;
+    act->sums[t * 2 * nb + 2 * b] = (int16_t)sum0;
+    act->sums[t * 2 * nb + 2 * b + 1] = (int16_t)sum1;
+    act->d16[t * 2 * nb + 2 * b] = d;
+    act->d16[t * 2 * nb + 2 * b + 1] = d;
 }
 
 void kiln_quantize_q8_portable(const float *x, int64_t k, int64_t tokens, int64_t x_stride, kiln_q8_act act);

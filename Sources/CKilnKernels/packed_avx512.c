@@ -10,9 +10,11 @@
 // activation load feeds two products; a single row (decode) takes the same code with one row. A 32-value block
 // format's last group of 2 or 4 blocks (k = 576 ends in 2, k = 640 in 4) packs its quants into whole 512-bit
 // vectors (tail_block32); other last groups of at most 8 blocks run on 256-bit vectors, half the cost of a mostly
-// empty 512-bit group. Every (row, token) result is computed by the same float operations in the same order
-// whichever rows and tokens share its call (the lane sums too: hsum1 and hsum4 add in one order), so outputs are
-// batch-invariant.
+// empty 512-bit group. A token's activations for a group (quants, d, s and block sums) lie together in
+// kiln_q8_act.groups, so a 2×4 tile holds six pointers, not eighteen: with one per array and token, the pointers
+// were spilled to the stack inside the group loops, and any edit could move the spills (Q8_0 lost 25-50 % so).
+// Every (row, token) result is computed by the same float operations in the same order whichever rows and tokens
+// share its call (the lane sums too: hsum1 and hsum4 add in one order), so outputs are batch-invariant.
 #if defined(__x86_64__)
 
 #include "internal.h"
@@ -109,7 +111,7 @@ INLINE void nibble_rows(
 /// operations as in a 512-bit group (whose lanes ≥ n only add zeros), so results are bit-identical to it.
 INLINE void short_group(
     const uint32_t type, const int nr, const int nt, const int n, const uint8_t *const *p, const int8_t *const *xg,
-    const float *const *xd, const float *const *xs, __m512 acc[2][4]) {
+    __m512 acc[2][4]) {
     const int has_m = type == T_Q4_1;
     const __mmask8 lm = (__mmask8)((1u << n) - 1);
     const __mmask32 bm = n == 8 ? ~(__mmask32)0 : (__mmask32)((1u << (4 * n)) - 1);
@@ -163,7 +165,7 @@ INLINE void short_group(
         }
     }
     for (int t = 0; t < nt; t++) {
-        const __m256 xdv = _mm256_maskz_loadu_ps(lm, xd[t]), xsv = _mm256_maskz_loadu_ps(lm, xs[t]);
+        const __m256 xdv = _mm256_maskz_loadu_ps(lm, xg[t] + 32 * n), xsv = _mm256_maskz_loadu_ps(lm, xg[t] + 36 * n);
         for (int r = 0; r < nr; r++) {
             __m256 a = _mm512_castps512_ps256(acc[r][t]);
             a = _mm256_fmadd_ps(
@@ -174,21 +176,29 @@ INLINE void short_group(
     }
 }
 
-/// The last group of a row when it holds n = 2 or 4 blocks (k = 576 ends in 2, k = 640 in 4), for up to eight
-/// (row, token) slots s = r·4 + t at once: tail[s] = Σ over the n blocks of (Σ q_w·q_x)·(d_w·d_x) + m_w·s_x.
-/// The group's 32n quants fill n / 2 whole 512-bit vectors (a nibble format's low and high nibbles pair with the
-/// activations' even and odd steps, gathered by one permutation per token), so a slot costs n / 2 integer products,
-/// not short_group's eight mostly empty ones. Lane L of a slot's products holds four quants of block L % n; the
-/// slots' vectors are summed per block in integers (exact, any order) into one lane per (slot, block), and the
-/// scaling then runs once for all slots: 16 (slot, block) lanes per float operation instead of n. Every lane's
-/// operations are the same whichever slots are filled, so each (row, token) value is batch-invariant.
+/// The last group of a row when it holds n = 2 or 4 blocks (k = 576 ends in 2, k = 640 in 4): acc[r][t] += its
+/// blocks' terms. The group's 32n quants fill n / 2 whole 512-bit vectors (a nibble format's low and high nibbles pair
+/// with the activations' even and odd steps, gathered by one permutation per token), so a (row, token) slot costs
+/// n / 2 integer products, not short_group's eight mostly empty ones. Lane L of a slot's products holds four quants
+/// of block L % n: it is scaled by d_w·d_x of that block (a repeating lane pattern) and added to the slot's float
+/// accumulator, whose lanes are summed at the end with the row's whole groups. The offsets (Q4_1's m_w·s_x, Q4_0's
+/// and Q8_0's fixed ones off the integer products) go into lanes 0 ..< n. Every slot's operations are the same
+/// whichever slots are filled, so each (row, token) value is batch-invariant.
 INLINE void tail_block32(
     const uint32_t type, const int nr, const int nt, const int n, const uint8_t *const *p, const int8_t *const *xg,
-    const float *const *xd, const float *const *xs, float tail[8]) {
+    __m512 acc[2][4]) {
     const int has_m = type == T_Q4_1;
+    const int shift = type == T_Q4_0 ? 3 : 7;
+    const __mmask16 lm = (__mmask16)((1u << n) - 1);
     const __m512i m4 = _mm512_set1_epi8(0x0f);
     __m512i w[2][2];
+    __m512 dw[2], mw[2];
     for (int r = 0; r < nr; r++) {
+        // d_w of lane L's block: n half floats repeated across the 16 lanes.
+        const __m256i h = n == 2 ? _mm256_set1_epi32((int)kiln_load_u32(p[r]))
+                                 : _mm256_set1_epi64x((long long)kiln_load_u64(p[r]));
+        dw[r] = _mm512_cvtph_ps(h);
+        if (has_m) mw[r] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lm, p[r] + 2 * n));
         const uint8_t *q = p[r] + 2 * n * (has_m ? 2 : 1);
         if (type == T_Q8_0) {
             w[r][0] = _mm512_loadu_si512(q);
@@ -204,9 +214,6 @@ INLINE void tail_block32(
             w[r][1] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
         }
     }
-    // Integer products of every slot (absent slots stay zero).
-    __m512i v[8];
-    for (int i = 0; i < 8; i++) v[i] = _mm512_setzero_si512();
     for (int t = 0; t < nt; t++) {
         __m512i x[2];
         if (type == T_Q8_0) {
@@ -219,67 +226,20 @@ INLINE void tail_block32(
             x[0] = _mm512_shuffle_i64x2(a, b, 0x88);
             x[1] = _mm512_shuffle_i64x2(a, b, 0xdd);
         }
+        const int8_t *xd = xg[t] + 32 * n;  // the tokens' n block scales, then n offsets and n block sums
+        const __m512 dx = n == 2 ? _mm512_castsi512_ps(_mm512_set1_epi64((long long)kiln_load_u64(xd)))
+                                 : _mm512_broadcast_f32x4(_mm_loadu_ps((const float *)xd));
+        __m512 sx;
+        __m512i off;
+        if (has_m) sx = _mm512_maskz_loadu_ps(lm, xd + 4 * n);
+        else off = _mm512_slli_epi32(_mm512_maskz_loadu_epi32(lm, xd + 8 * n), shift);
         for (int r = 0; r < nr; r++) {
             __m512i ia = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[r][0], x[0]);
             if (n == 4) ia = _mm512_dpbusd_epi32(ia, w[r][1], x[1]);
-            v[r * 4 + t] = ia;
+            if (!has_m) ia = _mm512_sub_epi32(ia, off);
+            acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia), _mm512_mul_ps(dw[r], dx), acc[r][t]);
+            if (has_m) acc[r][t] = _mm512_fmadd_ps(mw[r], sx, acc[r][t]);
         }
-    }
-    // Per (slot, block) integer sums: n = 2 leaves lane 2s + b of z[0]; n = 4 lane 4s + b of z[s / 4].
-    __m512i z[2];
-    if (n == 2) {
-        __m512i a[4];
-        for (int i = 0; i < 4; i++)
-            a[i] = _mm512_add_epi32(
-                _mm512_unpacklo_epi64(v[2 * i], v[2 * i + 1]), _mm512_unpackhi_epi64(v[2 * i], v[2 * i + 1]));
-        __m512i b[2];
-        for (int i = 0; i < 2; i++)
-            b[i] = _mm512_add_epi32(
-                _mm512_shuffle_i64x2(a[2 * i], a[2 * i + 1], 0x88), _mm512_shuffle_i64x2(a[2 * i], a[2 * i + 1], 0xdd));
-        z[0] = _mm512_add_epi32(_mm512_shuffle_i64x2(b[0], b[1], 0x88), _mm512_shuffle_i64x2(b[0], b[1], 0xdd));
-    } else {
-        __m512i a[4];
-        for (int i = 0; i < 4; i++)
-            a[i] = _mm512_add_epi32(
-                _mm512_shuffle_i64x2(v[2 * i], v[2 * i + 1], 0x88), _mm512_shuffle_i64x2(v[2 * i], v[2 * i + 1], 0xdd));
-        for (int i = 0; i < 2; i++)
-            z[i] = _mm512_add_epi32(
-                _mm512_shuffle_i64x2(a[2 * i], a[2 * i + 1], 0x88), _mm512_shuffle_i64x2(a[2 * i], a[2 * i + 1], 0xdd));
-    }
-    // The scales of each lane's row and token: rows' d (and m) as [r0 b0.., r1 b0..], tokens' as [t0 b0.., t1..].
-    uint16_t hd[8] = {0}, hm[8] = {0};
-    float td[16] = {0}, ts[16] = {0};
-    for (int r = 0; r < nr; r++) {
-        memcpy(hd + r * n, p[r], 2 * n);
-        if (has_m) memcpy(hm + r * n, p[r] + 2 * n, 2 * n);
-    }
-    for (int t = 0; t < nt; t++) {
-        memcpy(td + t * n, xd[t], 4 * n);
-        memcpy(ts + t * n, xs[t], 4 * n);
-    }
-    const __m256 rdv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)hd));
-    const __m256 rmv = has_m ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)hm))
-                             : _mm256_mul_ps(rdv, _mm256_set1_ps(type == T_Q4_0 ? -8.0f : -128.0f));
-    const __m512i lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-    const int zs = n == 2 ? 1 : 2;
-    for (int i = 0; i < zs; i++) {
-        // Lane l holds slot s = i·4 + l / n (n = 4) or l / 2 (n = 2), block l % n: row s / 4, token s % 4.
-        const __m512i slot = n == 2 ? _mm512_srli_epi32(lanes, 1) : _mm512_add_epi32(_mm512_set1_epi32(4 * i), _mm512_srli_epi32(lanes, 2));
-        const __m512i block = _mm512_and_si512(lanes, _mm512_set1_epi32(n - 1));
-        const __m512i row_lane = _mm512_add_epi32(_mm512_mullo_epi32(_mm512_srli_epi32(slot, 2), _mm512_set1_epi32(n)), block);
-        const __m512i token_lane = _mm512_add_epi32(
-            _mm512_mullo_epi32(_mm512_and_si512(slot, _mm512_set1_epi32(3)), _mm512_set1_epi32(n)), block);
-        const __m512 dw = _mm512_permutexvar_ps(row_lane, _mm512_castps256_ps512(rdv));
-        const __m512 mw = _mm512_permutexvar_ps(row_lane, _mm512_castps256_ps512(rmv));
-        const __m512 dx = _mm512_permutexvar_ps(token_lane, _mm512_loadu_ps(td));
-        const __m512 sx = _mm512_permutexvar_ps(token_lane, _mm512_loadu_ps(ts));
-        __m512 f = _mm512_fmadd_ps(mw, sx, _mm512_mul_ps(_mm512_cvtepi32_ps(z[i]), _mm512_mul_ps(dw, dx)));
-        // Blocks of a slot summed in one order: (b0 + b1) for n = 2; (b0 + b1) + (b2 + b3) for n = 4.
-        f = _mm512_add_ps(f, _mm512_permute_ps(f, 0xb1));
-        if (n == 4) f = _mm512_add_ps(f, _mm512_permute_ps(f, 0x4e));
-        float lanesum[16];
-        _mm512_storeu_ps(lanesum, f);
-        for (int l = 0; l < 16; l += n) tail[(n == 2 ? 0 : 4 * i) + l / n] = lanesum[l];
     }
 }
 
@@ -289,8 +249,7 @@ INLINE void tail_block32(
 /// (exact), so a (row, token) lane costs one multiply and one FMA; Q4_1's m · s_x takes a second FMA.
 INLINE void block32_group(
     const uint32_t type, const int whole, const int nr, const int nt, const int n, const int split,
-    const uint8_t **p, const int8_t *const *xg, const float *const *xd, const float *const *xs,
-    const int32_t *const *xi, __m512 acc[2][4]) {
+    const uint8_t **p, const int8_t *const *xg, __m512 acc[2][4]) {
     const int has_m = type == T_Q4_1;
     const int shift = type == T_Q4_0 ? 3 : 7;  // the offset 8 or 128 as a shift
     const __mmask16 lm = whole ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
@@ -346,16 +305,16 @@ INLINE void block32_group(
         for (int r = 0; r < nr; r++) p[r] += 16 * n;
     }
     for (int t = 0; t < nt; t++) {
-        const __m512 xdv = B32_LDF(xd[t]);
+        const __m512 xdv = B32_LDF(xg[t] + 32 * n);
         if (has_m) {
-            const __m512 xsv = B32_LDF(xs[t]);
+            const __m512 xsv = B32_LDF(xg[t] + 36 * n);
             for (int r = 0; r < nr; r++) {
                 const __m512i sum = split ? _mm512_add_epi32(ia[r][t], ib[r][t]) : ia[r][t];
                 acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dv[r], xdv), acc[r][t]);
                 acc[r][t] = _mm512_fmadd_ps(mv[r], xsv, acc[r][t]);
             }
         } else {
-            const __m512i off = _mm512_slli_epi32(B32_LDI(xi[t]), shift);
+            const __m512i off = _mm512_slli_epi32(B32_LDI(xg[t] + 40 * n), shift);
             for (int r = 0; r < nr; r++) {
                 __m512i sum = split ? _mm512_add_epi32(ia[r][t], ib[r][t]) : ia[r][t];
                 sum = _mm512_sub_epi32(sum, off);
@@ -380,49 +339,21 @@ INLINE void packed_block32(
     // Few products per step: a second integer chain per output hides the vpdpbusd latency.
     const int split = nr * nt <= 4;
     const uint8_t *p[2] = {rows[0], nr > 1 ? rows[1] : rows[0]};
-    const int8_t *xq[4];
-    const float *xd[4], *xs[4];
-    const int32_t *xi[4];
+    const int8_t *xg[4];  // each token's current group in a->groups
     __m512 acc[2][4];
     for (int t = 0; t < nt; t++) {
-        xq[t] = a->qs32 + (t0 + t) * k;
-        xd[t] = a->d + (t0 + t) * nb;
-        xs[t] = a->s + (t0 + t) * nb;
-        xi[t] = a->sums32 + (t0 + t) * nb;
+        xg[t] = a->groups + (t0 + t) * kiln_q8_groups_stride(k);
         for (int r = 0; r < nr; r++) acc[r][t] = _mm512_setzero_ps();
     }
     const int64_t whole = nb / 16;
     for (int64_t g = 0; g < whole; g++) {
-        block32_group(type, 1, nr, nt, 16, split, p, xq, xd, xs, xi, acc);
-        for (int t = 0; t < nt; t++) {
-            xq[t] += 512;
-            xd[t] += 16;
-            xs[t] += 16;
-            xi[t] += 16;
-        }
+        block32_group(type, 1, nr, nt, 16, split, p, xg, acc);
+        for (int t = 0; t < nt; t++) xg[t] += 704;
     }
-    const int64_t full = nb % 16 <= 8 ? 16 * whole : nb;  // a short last group comes after
-    if (full > 16 * whole) block32_group(type, 0, nr, nt, (int)(nb % 16), split, p, xq, xd, xs, xi, acc);
-    if (full < nb) {
-        const int8_t *xg[4];
-        const float *xdg[4], *xsg[4];
-        for (int t = 0; t < nt; t++) {
-            xg[t] = xq[t];
-            xdg[t] = xd[t];
-            xsg[t] = xs[t];
-        }
-        if (nb - full == 2 || nb - full == 4) {
-            float tail[8];
-            if (nb - full == 2) tail_block32(type, nr, nt, 2, p, xg, xdg, xsg, tail);
-            else tail_block32(type, nr, nt, 4, p, xg, xdg, xsg, tail);
-            for (int r = 0; r < nr; r++) {
-                lane_sums(nt, acc[r], out + r * 4);
-                for (int t = 0; t < nt; t++) out[r * 4 + t] += tail[r * 4 + t];
-            }
-            return;
-        }
-        short_group(type, nr, nt, (int)(nb - full), p, xg, xdg, xsg, acc);
-    }
+    const int n = (int)(nb % 16);
+    if (n > 8) block32_group(type, 0, nr, nt, n, split, p, xg, acc);  // a short last group comes after
+    else if (n == 2 || n == 4) tail_block32(type, nr, nt, n, p, xg, acc);
+    else if (n > 0) short_group(type, nr, nt, n, p, xg, acc);
     for (int r = 0; r < nr; r++) lane_sums(nt, acc[r], out + r * 4);
 }
 
@@ -435,13 +366,10 @@ INLINE void packed_q45_k(
     const int64_t nb = k / 32;
     const int split = nr * nt <= 4;
     const uint8_t *p[2] = {rows[0], nr > 1 ? rows[1] : rows[0]};
-    const int8_t *xq[4];
-    const float *xd[4], *xs[4];
+    const int8_t *xg[4];  // each token's current group in a->groups (16 sub-blocks of 32, the format's lanes)
     __m512 acc[2][4];
     for (int t = 0; t < nt; t++) {
-        xq[t] = a->qs32 + (t0 + t) * k;
-        xd[t] = a->d + (t0 + t) * nb;
-        xs[t] = a->s + (t0 + t) * nb;
+        xg[t] = a->groups + (t0 + t) * kiln_q8_groups_stride(k);
         for (int r = 0; r < nr; r++) acc[r][t] = _mm512_setzero_ps();
     }
     const __m512i first = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
@@ -462,20 +390,20 @@ INLINE void packed_q45_k(
                 _mm512_permutexvar_ps(second, dd));
             p[r] += 40;
         }
-        const int8_t *xg[4];
-        for (int t = 0; t < nt; t++) xg[t] = xq[t] + g * 32;
         __m512i ia[2][4], ib[2][4];
         for (int r = 0; r < nr; r++)
             for (int t = 0; t < nt; t++) ia[r][t] = ib[r][t] = _mm512_setzero_si512();
         nibble_rows(nr, nt, p, five, n, sv, bm, xg, split, ia, ib);
         for (int r = 0; r < nr; r++) p[r] += 16 * n + (five ? 64 : 0);
         for (int t = 0; t < nt; t++) {
-            const __m512 xdv = _mm512_maskz_loadu_ps(lm, xd[t] + g), xsv = _mm512_maskz_loadu_ps(lm, xs[t] + g);
+            const __m512 xdv = _mm512_maskz_loadu_ps(lm, xg[t] + 32 * n);
+            const __m512 xsv = _mm512_maskz_loadu_ps(lm, xg[t] + 36 * n);
             for (int r = 0; r < nr; r++) {
                 const __m512i sum = split ? _mm512_add_epi32(ia[r][t], ib[r][t]) : ia[r][t];
                 acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(scales[r], xdv), acc[r][t]);
                 acc[r][t] = _mm512_fnmadd_ps(mins[r], xsv, acc[r][t]);
             }
+            xg[t] += 704;
         }
     }
     for (int r = 0; r < nr; r++)

@@ -61,8 +61,7 @@ INLINE __m128 q5_hsum4(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
 /// products (16 · Σ q_x from the activations' block sums, exact); Q5_1's m · s_x takes an FMA.
 INLINE void q5_group(
     const int has_m, const int whole, const int nr, const int nt, const int n, const uint8_t **p,
-    const int8_t *const *xg, const float *const *xd, const float *const *xs, const int32_t *const *xi,
-    __m512 acc[2][4]) {
+    const int8_t *const *xg, __m512 acc[2][4]) {
     const __mmask16 lm = whole ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
     const __mmask64 bm = whole ? ~(__mmask64)0 : (((__mmask64)1 << (4 * n)) - 1);
     const int sv = whole ? 64 : 4 * n;
@@ -100,9 +99,9 @@ INLINE void q5_group(
     }
 #undef Q5_LD
     for (int t = 0; t < nt; t++) {
-        const __m512 xdv = whole ? _mm512_loadu_ps(xd[t]) : _mm512_maskz_loadu_ps(lm, xd[t]);
+        const __m512 xdv = whole ? _mm512_loadu_ps(xg[t] + 32 * n) : _mm512_maskz_loadu_ps(lm, xg[t] + 32 * n);
         if (has_m) {
-            const __m512 xsv = _mm512_maskz_loadu_ps(lm, xs[t]);
+            const __m512 xsv = _mm512_maskz_loadu_ps(lm, xg[t] + 36 * n);
             for (int r = 0; r < nr; r++) {
                 const __m512i sum = split ? _mm512_add_epi32(ia[r][t], ib[r][t]) : ia[r][t];
                 acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dv[r], xdv), acc[r][t]);
@@ -110,7 +109,8 @@ INLINE void q5_group(
             }
         } else {
             const __m512i off = _mm512_slli_epi32(
-                whole ? _mm512_loadu_si512((const void *)xi[t]) : _mm512_maskz_loadu_epi32(lm, xi[t]), 4);
+                whole ? _mm512_loadu_si512((const void *)(xg[t] + 40 * n)) : _mm512_maskz_loadu_epi32(lm, xg[t] + 40 * n),
+                4);
             for (int r = 0; r < nr; r++) {
                 __m512i sum = split ? _mm512_add_epi32(ia[r][t], ib[r][t]) : ia[r][t];
                 sum = _mm512_sub_epi32(sum, off);
@@ -124,7 +124,7 @@ INLINE void q5_group(
 /// lanes ≥ 8 of acc untouched (a 512-bit group would only add zeros there).
 INLINE void q5_short_group(
     const int has_m, const int nr, const int nt, const int n, const uint8_t *const *p, const int8_t *const *xg,
-    const float *const *xd, const float *const *xs, const int32_t *const *xi, __m512 acc[2][4]) {
+    __m512 acc[2][4]) {
     const __mmask8 lm = (__mmask8)((1u << n) - 1);
     const __mmask32 bm = n == 8 ? ~(__mmask32)0 : (__mmask32)((1u << (4 * n)) - 1);
     const int sv = 4 * n;
@@ -156,8 +156,8 @@ INLINE void q5_short_group(
         }
     }
     for (int t = 0; t < nt; t++) {
-        const __m256 xdv = _mm256_maskz_loadu_ps(lm, xd[t]), xsv = _mm256_maskz_loadu_ps(lm, xs[t]);
-        const __m256i off = _mm256_slli_epi32(_mm256_maskz_loadu_epi32(lm, xi[t]), 4);
+        const __m256 xdv = _mm256_maskz_loadu_ps(lm, xg[t] + 32 * n), xsv = _mm256_maskz_loadu_ps(lm, xg[t] + 36 * n);
+        const __m256i off = _mm256_slli_epi32(_mm256_maskz_loadu_epi32(lm, xg[t] + 40 * n), 4);
         for (int r = 0; r < nr; r++) {
             __m256 a = _mm512_castps512_ps256(acc[r][t]);
             __m256i sum = _mm256_add_epi32(ia[r][t], ib[r][t]);
@@ -175,30 +175,20 @@ INLINE void q5_rows(
     int64_t k, float *out) {
     const int64_t nb = k / 32;
     const uint8_t *p[2] = {rows[0], nr > 1 ? rows[1] : rows[0]};
-    const int8_t *xg[4];
-    const float *xd[4], *xs[4];
-    const int32_t *xi[4];
+    const int8_t *xg[4];  // each token's current group in a->groups
     __m512 acc[2][4];
     for (int t = 0; t < nt; t++) {
-        xg[t] = a->qs32 + (t0 + t) * k;
-        xd[t] = a->d + (t0 + t) * nb;
-        xs[t] = a->s + (t0 + t) * nb;
-        xi[t] = a->sums32 + (t0 + t) * nb;
+        xg[t] = a->groups + (t0 + t) * kiln_q8_groups_stride(k);
         for (int r = 0; r < nr; r++) acc[r][t] = _mm512_setzero_ps();
     }
     const int64_t whole = nb / 16;
     for (int64_t g = 0; g < whole; g++) {
-        q5_group(has_m, 1, nr, nt, 16, p, xg, xd, xs, xi, acc);
-        for (int t = 0; t < nt; t++) {
-            xg[t] += 512;
-            xd[t] += 16;
-            xs[t] += 16;
-            xi[t] += 16;
-        }
+        q5_group(has_m, 1, nr, nt, 16, p, xg, acc);
+        for (int t = 0; t < nt; t++) xg[t] += 704;
     }
     const int n = (int)(nb % 16);
-    if (n > 8) q5_group(has_m, 0, nr, nt, n, p, xg, xd, xs, xi, acc);
-    else if (n > 0) q5_short_group(has_m, nr, nt, n, p, xg, xd, xs, xi, acc);
+    if (n > 8) q5_group(has_m, 0, nr, nt, n, p, xg, acc);
+    else if (n > 0) q5_short_group(has_m, nr, nt, n, p, xg, acc);
     for (int r = 0; r < nr; r++) {
         if (nt == 1) {
             out[r * 4] = q5_hsum1(acc[r][0]);

@@ -21,14 +21,7 @@ void kiln_quantize_q8_portable(const float *x, int64_t k, int64_t tokens, int64_
                 qs[b * 32 + i] = (int8_t)q;
                 sum[i / 16] += q;
             }
-            act.d[t * nb + b] = d;
-            act.s[t * nb + b] = d * (float)(sum[0] + sum[1]);
-            act.sums[t * 2 * nb + 2 * b] = (int16_t)sum[0];
-            act.sums[t * 2 * nb + 2 * b + 1] = (int16_t)sum[1];
-            act.sums32[t * nb + b] = sum[0] + sum[1];
-            act.d16[t * 2 * nb + 2 * b] = d;
-            act.d16[t * 2 * nb + 2 * b + 1] = d;
-            kiln_interleave_block(act.qs32 + t * k, act.qs16 + t * k, k, b, qs + b * 32);
+            kiln_store_block(&act, t, k, b, qs + b * 32, d, sum[0], sum[1]);
         }
     }
 }

@@ -12,36 +12,36 @@ public final class Q8Activations: @unchecked Sendable {
     public private(set) var k = 0
     public private(set) var tokens = 0
     let qs: UnsafeMutablePointer<Int8>  // [capacity, maxK]
-    let qs32: UnsafeMutablePointer<Int8>  // [capacity, maxK], interleaved for the packed kernels' 32-value lanes
+    let groups: UnsafeMutablePointer<Int8>  // [capacity, groupsStride(maxK)], per group: quants, d, s, Σ q (kiln_q8_act)
     let qs16: UnsafeMutablePointer<Int8>  // [capacity, maxK], interleaved for 16-value lanes
     let d: UnsafeMutablePointer<Float>  // [capacity, maxK / 32]
     let d16: UnsafeMutablePointer<Float>  // [capacity, maxK / 16]
     let s: UnsafeMutablePointer<Float>  // [capacity, maxK / 32]
     let sums: UnsafeMutablePointer<Int16>  // [capacity, maxK / 16]
-    let sums32: UnsafeMutablePointer<Int32>  // [capacity, maxK / 32]
 
     public init(capacity: Int, maxK: Int) {
         self.capacity = max(1, capacity)
         self.maxK = (max(32, maxK) + 31) / 32 * 32
         qs = .allocate(capacity: self.capacity * self.maxK)
-        qs32 = .allocate(capacity: self.capacity * self.maxK)
+        // Whole cache lines: a group's 64-byte quant vectors then never straddle two.
+        groups = UnsafeMutableRawPointer.allocate(
+            byteCount: self.capacity * Int(kiln_q8_groups_stride(Int64(self.maxK))), alignment: 64
+        ).bindMemory(to: Int8.self, capacity: self.capacity * Int(kiln_q8_groups_stride(Int64(self.maxK))))
         qs16 = .allocate(capacity: self.capacity * self.maxK)
         d = .allocate(capacity: self.capacity * self.maxK / 32)
         d16 = .allocate(capacity: self.capacity * self.maxK / 16)
         s = .allocate(capacity: self.capacity * self.maxK / 32)
         sums = .allocate(capacity: self.capacity * self.maxK / 16)
-        sums32 = .allocate(capacity: self.capacity * self.maxK / 32)
     }
 
     deinit {
         qs.deallocate()
-        qs32.deallocate()
+        groups.deallocate()
         qs16.deallocate()
         d.deallocate()
         d16.deallocate()
         s.deallocate()
         sums.deallocate()
-        sums32.deallocate()
     }
 
     /// Whether vectors of length `k` can be quantized (whole 32-value blocks that fit the buffers).
@@ -71,15 +71,15 @@ public final class Q8Activations: @unchecked Sendable {
     }
 
     var raw: kiln_q8_act {
-        kiln_q8_act(qs: qs, qs32: qs32, qs16: qs16, d: d, d16: d16, s: s, sums: sums, sums32: sums32)
+        kiln_q8_act(qs: qs, groups: groups, qs16: qs16, d: d, d16: d16, s: s, sums: sums)
     }
 
     /// `act`'s arrays from token t on.
     private static func from(_ act: kiln_q8_act, token t: Int, k: Int) -> kiln_q8_act {
         let b = t &* (k / 32)
         return kiln_q8_act(
-            qs: act.qs + t &* k, qs32: act.qs32 + t &* k, qs16: act.qs16 + t &* k, d: act.d + b, d16: act.d16 + 2 &* b,
-            s: act.s + b, sums: act.sums + 2 &* b, sums32: act.sums32 + b)
+            qs: act.qs + t &* k, groups: act.groups + t &* Int(kiln_q8_groups_stride(Int64(k))), qs16: act.qs16 + t &* k,
+            d: act.d + b, d16: act.d16 + 2 &* b, s: act.s + b, sums: act.sums + 2 &* b)
     }
 
     /// Token t's value i as the kernels see it: q · d.
@@ -90,6 +90,18 @@ public final class Q8Activations: @unchecked Sendable {
     /// Token t's block scale and the sums of its quants (each 16-value half, the whole block), for tests.
     public func block(token t: Int, _ b: Int) -> (d: Float, s: Float, sums: (Int16, Int16), sum: Int32) {
         let i = t &* (k / 32) &+ b
-        return (d[i], s[i], (sums[2 &* i], sums[2 &* i &+ 1]), sums32[i])
+        return (d[i], s[i], (sums[2 &* i], sums[2 &* i &+ 1]), grouped(token: t, b).sum)
+    }
+
+    /// Token t's block b as the packed kernels read it from `groups`: its scale, offset and quant sum, and its 32
+    /// quants in order (undoing the interleave), for tests.
+    public func grouped(token t: Int, _ b: Int) -> (d: Float, s: Float, sum: Int32, quants: [Int8]) {
+        let nb = k / 32, g = b / 16, lane = b % 16, n = min(16, nb - 16 &* g)
+        let base = UnsafeRawPointer(groups + t &* Int(kiln_q8_groups_stride(Int64(k))) + 704 &* g)
+        let quants = (0..<32).map { i in base.load(fromByteOffset: (i / 4) &* 4 &* n &+ 4 &* lane &+ i % 4, as: Int8.self) }
+        return (
+            base.loadUnaligned(fromByteOffset: 32 &* n &+ 4 &* lane, as: Float.self),
+            base.loadUnaligned(fromByteOffset: 36 &* n &+ 4 &* lane, as: Float.self),
+            base.loadUnaligned(fromByteOffset: 40 &* n &+ 4 &* lane, as: Int32.self), quants)
     }
 }

@@ -24,7 +24,7 @@ struct Q8KernelTests {
 
     @Test("quantization: every level equals the scalar rule bit for bit")
     func quantize() {
-        for k in [32, 64, 96, 576, 4864] {
+        for k in [32, 64, 96, 576, 608, 4864] {
             let tokens = 3
             let x = Self.activations(tokens: tokens, k: k, seed: UInt64(k))
             for level in q8Levels {
@@ -44,6 +44,11 @@ struct Q8KernelTests {
                             #expect(Int(got.sums.0) == lo && Int(got.sums.1) == hi, "\(level) k=\(k): block sums")
                             #expect(Int(got.sum) == lo + hi, "\(level) k=\(k): whole-block sum")
                             #expect(got.s == d * Float(lo + hi), "\(level) k=\(k): d·Σq")
+                            // The packed kernels' copy: the same block, found through its group.
+                            let grouped = q.grouped(token: t, b)
+                            #expect(grouped.quants == ref, "\(level) k=\(k) t=\(t) b=\(b): grouped quants")
+                            #expect(grouped.d.bitPattern == d.bitPattern && grouped.s == got.s, "\(level) k=\(k): grouped d, s")
+                            #expect(Int(grouped.sum) == lo + hi, "\(level) k=\(k): grouped Σq")
                         }
                     }
                 }

@@ -24,20 +24,25 @@ enum {
 int kiln_best_isa(void);
 
 /// Activations quantized to 8 bits in blocks of 32 values (x ≈ qs · d), one row of `k` per token; arrays are
-/// packed per token: token t's values start at qs + t·k, d + t·k/32, s + t·k/32, sums + t·k/16, sums32 + t·k/32.
-/// The packed kernels read the quants interleaved like the packed weights (pack.c): `qs32` in groups of 16 blocks of
-/// 32 values, `qs16` in groups of 16 sub-blocks of 16 values.
+/// packed per token: token t's values start at qs + t·k, d + t·k/32, s + t·k/32, sums + t·k/16, groups +
+/// t·kiln_q8_groups_stride(k). The packed kernels read `qs16` (the quants interleaved like the packed weights in
+/// groups of 16 sub-blocks of 16 values) and `groups`: per group of n ≤ 16 blocks of 32 values (512 values, the last
+/// group of a row may hold fewer), the group's 32n quants interleaved like the packed weights (pack.c), then its n
+/// block scales d, n offsets s and n int32 block sums Σ qs. One pointer per token then reaches everything a group
+/// needs, at offsets fixed by n.
 typedef struct kiln_q8_act {
     int8_t *qs;      // [tokens, k]      quants in -127...127, in order
-    int8_t *qs32;    // [tokens, k]      the same, interleaved for 32-value lanes
+    int8_t *groups;  // [tokens, kiln_q8_groups_stride(k)] per group of n blocks: 32n quants, n d, n s, n Σ qs
     int8_t *qs16;    // [tokens, k]      the same, interleaved for 16-value lanes
     float *d;        // [tokens, k/32]   block scale = max|x| / 127
     float *d16;      // [tokens, k/16]   the scale of the block holding each 16 values
     float *s;        // [tokens, k/32]   d · Σ qs over the block (for formats with a per-block offset)
     int16_t *sums;   // [tokens, k/16]   Σ qs over each 16 values (for Q6_K's 16-value sub-blocks)
-    int32_t *sums32; // [tokens, k/32]   Σ qs over each block (the packed kernels take Q4_0/Q5_0/Q8_0 offsets off
-                     //                  the integer products with it)
 } kiln_q8_act;
+
+/// Bytes per token of kiln_q8_act.groups for rows of k values: 44 per block (32 quants, d, s, Σ qs), rounded up to
+/// whole 64-byte lines. Group g of a token starts 704·g bytes in.
+static inline int64_t kiln_q8_groups_stride(int64_t k) { return (44 * (k / 32) + 63) / 64 * 64; }
 
 /// Quantizes `tokens` rows of `k` floats (rows `x_stride` floats apart; k a multiple of 32) into `act`. Every
 /// instruction set gives bit-identical results (round to nearest even of x / d).
