@@ -121,7 +121,12 @@ void kiln_matmul_q8_avx512(
 /// +5-20 %, prefill unchanged). `KERNEL(nr, nt, rows, t)` computes nr rows (1 or 2, nr and nt constants) against
 /// tokens t ..< t + nt into out[r * 4 + t]. Expects w, row_bytes, r0, r1, tokens, y, y_stride, k and float out[8]
 /// in scope.
-#define KILN_PACKED_TILES(KERNEL, pair)                                                                                \
+#define KILN_PACKED_TILES(KERNEL, pair) KILN_PACKED_TILES_PREPARED(KERNEL, pair, KILN_PACKED_NO_PREPARE)
+#define KILN_PACKED_NO_PREPARE(rows, nr) ((void)0)
+
+/// KILN_PACKED_TILES with `PREPARE(rows, nr)` run for each row pair (or single row) of a token tile before its
+/// tokens: packed_q5_avx512.c unpacks the rows there once for all of the tile's 4-token calls.
+#define KILN_PACKED_TILES_PREPARED(KERNEL, pair, PREPARE)                                                              \
     do {                                                                                                               \
         int64_t tile_ = (32 * 1024 / k) & ~(int64_t)3;                                                                 \
         if (tile_ < 16) tile_ = 16;                                                                                    \
@@ -135,6 +140,7 @@ void kiln_matmul_q8_avx512(
                     for (int64_t off = 0; off < nr * row_bytes; off += 64)                                             \
                         _mm_prefetch((const char *)(ahead + off), _MM_HINT_T1);                                        \
                 }                                                                                                      \
+                PREPARE(rows, nr);                                                                                     \
                 int64_t t = t0_;                                                                                       \
                 for (; t + 4 <= t1_; t += 4) {                                                                         \
                     if (nr == 2) KERNEL(2, 4, rows, t);                                                                \

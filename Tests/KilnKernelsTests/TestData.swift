@@ -98,7 +98,7 @@ struct RandomWeights {
 
 /// Reduction lengths the kernel tests use: the awkward and model sizes that are whole blocks of `type`.
 func testLengths(_ type: DType) -> [Int] {
-    [32, 64, 96, 256, 512, 576, 640, 1536, 2304, 4864].filter { $0 % type.blockElements == 0 }
+    [32, 64, 96, 256, 512, 576, 640, 896, 1536, 2304, 4864].filter { $0 % type.blockElements == 0 }
 }
 
 let allTypes = DType.allCases
