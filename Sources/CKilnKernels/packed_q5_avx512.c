@@ -70,6 +70,34 @@ INLINE void q5_lane_sums(const int nr, const int nt, __m512 acc[2][4], float *ou
     } while (0)
 #define _mm512_set1_epi64x _mm512_set1_epi64
 
+/// acc[r][t] += the group's integer products ia (+ ib when `split`) scaled by d_w·d_x per lane, with Q5_0's offset
+/// of 16 taken off the integers (16 · Σ q_x from the activations' block sums, exact) or Q5_1's m_w·s_x added.
+INLINE void q5_scale(
+    const int has_m, const int whole, const int nr, const int nt, const int n, const int split, const __m512 *dv,
+    const __m512 *mv, const int8_t *const *xg, __m512i ia[2][4], __m512i ib[2][4], __m512 acc[2][4]) {
+    const __mmask16 lm = whole ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
+    for (int t = 0; t < nt; t++) {
+        const __m512 xdv = whole ? _mm512_loadu_ps(xg[t] + 32 * n) : _mm512_maskz_loadu_ps(lm, xg[t] + 32 * n);
+        if (has_m) {
+            const __m512 xsv = _mm512_maskz_loadu_ps(lm, xg[t] + 36 * n);
+            for (int r = 0; r < nr; r++) {
+                const __m512i sum = split ? _mm512_add_epi32(ia[r][t], ib[r][t]) : ia[r][t];
+                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dv[r], xdv), acc[r][t]);
+                acc[r][t] = _mm512_fmadd_ps(mv[r], xsv, acc[r][t]);
+            }
+        } else {
+            const __m512i off = _mm512_slli_epi32(
+                whole ? _mm512_loadu_si512((const void *)(xg[t] + 40 * n)) : _mm512_maskz_loadu_epi32(lm, xg[t] + 40 * n),
+                4);
+            for (int r = 0; r < nr; r++) {
+                __m512i sum = split ? _mm512_add_epi32(ia[r][t], ib[r][t]) : ia[r][t];
+                sum = _mm512_sub_epi32(sum, off);
+                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dv[r], xdv), acc[r][t]);
+            }
+        }
+    }
+}
+
 /// One 512-bit group of n lanes (`whole`: n = 16, loads without masks) for `nr` rows at p[] (advanced past the
 /// group) against `nt` tokens: acc[r][t] += the group's 16 lanes of w·x. Q5_0's offset of 16 comes off the integer
 /// products (16 · Σ q_x from the activations' block sums, exact); Q5_1's m · s_x takes an FMA.
@@ -112,26 +140,7 @@ INLINE void q5_group(
         }
     }
 #undef Q5_LD
-    for (int t = 0; t < nt; t++) {
-        const __m512 xdv = whole ? _mm512_loadu_ps(xg[t] + 32 * n) : _mm512_maskz_loadu_ps(lm, xg[t] + 32 * n);
-        if (has_m) {
-            const __m512 xsv = _mm512_maskz_loadu_ps(lm, xg[t] + 36 * n);
-            for (int r = 0; r < nr; r++) {
-                const __m512i sum = split ? _mm512_add_epi32(ia[r][t], ib[r][t]) : ia[r][t];
-                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dv[r], xdv), acc[r][t]);
-                acc[r][t] = _mm512_fmadd_ps(mv[r], xsv, acc[r][t]);
-            }
-        } else {
-            const __m512i off = _mm512_slli_epi32(
-                whole ? _mm512_loadu_si512((const void *)(xg[t] + 40 * n)) : _mm512_maskz_loadu_epi32(lm, xg[t] + 40 * n),
-                4);
-            for (int r = 0; r < nr; r++) {
-                __m512i sum = split ? _mm512_add_epi32(ia[r][t], ib[r][t]) : ia[r][t];
-                sum = _mm512_sub_epi32(sum, off);
-                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dv[r], xdv), acc[r][t]);
-            }
-        }
-    }
+    q5_scale(has_m, whole, nr, nt, n, split, dv, mv, xg, ia, ib, acc);
 }
 
 /// The last group of a row when it holds n ≤ 8 blocks (k = 640 ends in 4): the same arithmetic on 256-bit vectors,
@@ -240,7 +249,6 @@ INLINE const uint8_t *q5_unpack_row(const int has_m, const uint8_t *p, const int
 INLINE void q5_unpacked_group(
     const int has_m, const int whole, const int nr, const int nt, const int n, const uint8_t *const *u,
     const int8_t *const *xg, __m512 acc[2][4]) {
-    const __mmask16 lm = whole ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
     const int sv = whole ? 64 : 4 * n;
     const int split = nr * nt <= 4;
     __m512i ia[2][4], ib[2][4];
@@ -260,28 +268,12 @@ INLINE void q5_unpacked_group(
             }
         }
     }
-    for (int t = 0; t < nt; t++) {
-        const __m512 xdv = whole ? _mm512_loadu_ps(xg[t] + 32 * n) : _mm512_maskz_loadu_ps(lm, xg[t] + 32 * n);
-        if (has_m) {
-            const __m512 xsv = _mm512_maskz_loadu_ps(lm, xg[t] + 36 * n);
-            for (int r = 0; r < nr; r++) {
-                const __m512i sum = split ? _mm512_add_epi32(ia[r][t], ib[r][t]) : ia[r][t];
-                const __m512 dv = _mm512_load_ps((const float *)u[r]), mv = _mm512_load_ps((const float *)(u[r] + 64));
-                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dv, xdv), acc[r][t]);
-                acc[r][t] = _mm512_fmadd_ps(mv, xsv, acc[r][t]);
-            }
-        } else {
-            const __m512i off = _mm512_slli_epi32(
-                whole ? _mm512_loadu_si512((const void *)(xg[t] + 40 * n)) : _mm512_maskz_loadu_epi32(lm, xg[t] + 40 * n),
-                4);
-            for (int r = 0; r < nr; r++) {
-                __m512i sum = split ? _mm512_add_epi32(ia[r][t], ib[r][t]) : ia[r][t];
-                sum = _mm512_sub_epi32(sum, off);
-                const __m512 dv = _mm512_load_ps((const float *)u[r]);
-                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dv, xdv), acc[r][t]);
-            }
-        }
+    __m512 dv[2], mv[2];
+    for (int r = 0; r < nr; r++) {
+        dv[r] = _mm512_load_ps((const float *)u[r]);
+        if (has_m) mv[r] = _mm512_load_ps((const float *)(u[r] + 64));
     }
+    q5_scale(has_m, whole, nr, nt, n, split, dv, mv, xg, ia, ib, acc);
 }
 
 /// q5_rows for a row pair unpacked once (u[r], and the packed short last groups at rest[r]): out[r * 4 + t].
