@@ -352,7 +352,8 @@ INLINE void packed_block32(
     }
     const int n = (int)(nb % 16);
     if (n > 8) block32_group(type, 0, nr, nt, n, split, p, xg, acc);  // a short last group comes after
-    else if (n == 2 || n == 4) tail_block32(type, nr, nt, n, p, xg, acc);
+    else if (n == 2) tail_block32(type, nr, nt, 2, p, xg, acc);  // constant n: no branches or offsets at run time
+    else if (n == 4) tail_block32(type, nr, nt, 4, p, xg, acc);
     else if (n > 0) short_group(type, nr, nt, n, p, xg, acc);
     for (int r = 0; r < nr; r++) lane_sums(nt, acc[r], out + r * 4);
 }
@@ -502,16 +503,32 @@ INLINE void packed_format(
 #undef KERNEL
 }
 
+/// One function per format, each compiled on its own: inlined into one function, the formats' loops shared one
+/// register allocation and stack frame, and an edit to one format's code moved another's speed by up to 35 %.
+#define PACKED_FORMAT_FN(T)                                                                                            \
+    static __attribute__((noinline)) TARGET void packed_##T(                                                         \
+        const uint8_t *w, int64_t row_bytes, int64_t r0, int64_t r1, const kiln_q8_act *a, int64_t k, int64_t tokens, \
+        float *y, int64_t y_stride) {                                                                                  \
+        packed_format(T, w, row_bytes, r0, r1, a, k, tokens, y, y_stride);                                            \
+    }
+PACKED_FORMAT_FN(T_Q4_0)
+PACKED_FORMAT_FN(T_Q4_1)
+PACKED_FORMAT_FN(T_Q8_0)
+PACKED_FORMAT_FN(T_Q4_K)
+PACKED_FORMAT_FN(T_Q5_K)
+PACKED_FORMAT_FN(T_Q6_K)
+#undef PACKED_FORMAT_FN
+
 TARGET void kiln_matmul_packed_avx512(
     uint32_t type, const uint8_t *w, int64_t row_bytes, int64_t r0, int64_t r1, kiln_q8_act act, int64_t k,
     int64_t tokens, float *y, int64_t y_stride) {
     switch (type) {
-    case T_Q4_0: packed_format(T_Q4_0, w, row_bytes, r0, r1, &act, k, tokens, y, y_stride); break;
-    case T_Q4_1: packed_format(T_Q4_1, w, row_bytes, r0, r1, &act, k, tokens, y, y_stride); break;
-    case T_Q8_0: packed_format(T_Q8_0, w, row_bytes, r0, r1, &act, k, tokens, y, y_stride); break;
-    case T_Q4_K: packed_format(T_Q4_K, w, row_bytes, r0, r1, &act, k, tokens, y, y_stride); break;
-    case T_Q5_K: packed_format(T_Q5_K, w, row_bytes, r0, r1, &act, k, tokens, y, y_stride); break;
-    case T_Q6_K: packed_format(T_Q6_K, w, row_bytes, r0, r1, &act, k, tokens, y, y_stride); break;
+    case T_Q4_0: packed_T_Q4_0(w, row_bytes, r0, r1, &act, k, tokens, y, y_stride); break;
+    case T_Q4_1: packed_T_Q4_1(w, row_bytes, r0, r1, &act, k, tokens, y, y_stride); break;
+    case T_Q8_0: packed_T_Q8_0(w, row_bytes, r0, r1, &act, k, tokens, y, y_stride); break;
+    case T_Q4_K: packed_T_Q4_K(w, row_bytes, r0, r1, &act, k, tokens, y, y_stride); break;
+    case T_Q5_K: packed_T_Q5_K(w, row_bytes, r0, r1, &act, k, tokens, y, y_stride); break;
+    case T_Q6_K: packed_T_Q6_K(w, row_bytes, r0, r1, &act, k, tokens, y, y_stride); break;
     default: break;
     }
 }
