@@ -72,13 +72,13 @@ static inline void kiln_store_block(
     const kiln_q8_act *act, int64_t t, int64_t k, int64_t b, const int8_t q[32], float d, int sum0, int sum1) {
     const int64_t nb = k / 32, g = b / 16, L = b % 16;
     const int64_t n = nb - 16 * g < 16 ? nb - 16 * g : 16;
-    int8_t *grp = act->groups + t * kiln_q8_groups_stride(k) + 704 * g;
+    int8_t *grp = act->groups + t * kiln_q8_groups_stride(k) + KILN_Q8_GROUP_BYTES * g;
     for (int i = 0; i < 8; i++) memcpy(grp + i * 4 * n + 4 * L, q + 4 * i, 4);
     const float s = d * (float)(sum0 + sum1);
     const int32_t sum = sum0 + sum1;
-    memcpy(grp + 32 * n + 4 * L, &d, 4);
-    memcpy(grp + 36 * n + 4 * L, &s, 4);
-    memcpy(grp + 40 * n + 4 * L, &sum, 4);
+    memcpy(grp + KILN_Q8_GROUP_D(n) + 4 * L, &d, 4);
+    memcpy(grp + KILN_Q8_GROUP_S(n) + 4 * L, &s, 4);
+    memcpy(grp + KILN_Q8_GROUP_SUMS(n) + 4 * L, &sum, 4);
     int8_t *qs16 = act->qs16 + t * k;
     for (int half = 0; half < 2; half++) {
         const int64_t j = 2 * b + half, g16 = j / 16, L16 = j % 16;

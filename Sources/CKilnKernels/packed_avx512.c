@@ -165,7 +165,7 @@ INLINE void short_group(
         }
     }
     for (int t = 0; t < nt; t++) {
-        const __m256 xdv = _mm256_maskz_loadu_ps(lm, xg[t] + 32 * n), xsv = _mm256_maskz_loadu_ps(lm, xg[t] + 36 * n);
+        const __m256 xdv = _mm256_maskz_loadu_ps(lm, xg[t] + KILN_Q8_GROUP_D(n)), xsv = _mm256_maskz_loadu_ps(lm, xg[t] + KILN_Q8_GROUP_S(n));
         for (int r = 0; r < nr; r++) {
             __m256 a = _mm512_castps512_ps256(acc[r][t]);
             a = _mm256_fmadd_ps(
@@ -226,11 +226,12 @@ INLINE void tail_block32(
             x[0] = _mm512_shuffle_i64x2(a, b, 0x88);
             x[1] = _mm512_shuffle_i64x2(a, b, 0xdd);
         }
-        const int8_t *xd = xg[t] + 32 * n;  // the tokens' n block scales, then n offsets and n block sums
+        const int8_t *xd = xg[t] + KILN_Q8_GROUP_D(n);
         const __m512 dx = n == 2 ? _mm512_castsi512_ps(_mm512_set1_epi64((long long)kiln_load_u64(xd)))
                                  : _mm512_broadcast_f32x4(_mm_loadu_ps((const float *)xd));
         __m512 sx;
         __m512i off;
+        // The offsets and sums follow the n scales (KILN_Q8_GROUP_S, KILN_Q8_GROUP_SUMS).
         if (has_m) sx = _mm512_maskz_loadu_ps(lm, xd + 4 * n);
         else off = _mm512_slli_epi32(_mm512_maskz_loadu_epi32(lm, xd + 8 * n), shift);
         for (int r = 0; r < nr; r++) {
@@ -305,16 +306,16 @@ INLINE void block32_group(
         for (int r = 0; r < nr; r++) p[r] += 16 * n;
     }
     for (int t = 0; t < nt; t++) {
-        const __m512 xdv = B32_LDF(xg[t] + 32 * n);
+        const __m512 xdv = B32_LDF(xg[t] + KILN_Q8_GROUP_D(n));
         if (has_m) {
-            const __m512 xsv = B32_LDF(xg[t] + 36 * n);
+            const __m512 xsv = B32_LDF(xg[t] + KILN_Q8_GROUP_S(n));
             for (int r = 0; r < nr; r++) {
                 const __m512i sum = split ? _mm512_add_epi32(ia[r][t], ib[r][t]) : ia[r][t];
                 acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dv[r], xdv), acc[r][t]);
                 acc[r][t] = _mm512_fmadd_ps(mv[r], xsv, acc[r][t]);
             }
         } else {
-            const __m512i off = _mm512_slli_epi32(B32_LDI(xg[t] + 40 * n), shift);
+            const __m512i off = _mm512_slli_epi32(B32_LDI(xg[t] + KILN_Q8_GROUP_SUMS(n)), shift);
             for (int r = 0; r < nr; r++) {
                 __m512i sum = split ? _mm512_add_epi32(ia[r][t], ib[r][t]) : ia[r][t];
                 sum = _mm512_sub_epi32(sum, off);
@@ -348,7 +349,7 @@ INLINE void packed_block32(
     const int64_t whole = nb / 16;
     for (int64_t g = 0; g < whole; g++) {
         block32_group(type, 1, nr, nt, 16, split, p, xg, acc);
-        for (int t = 0; t < nt; t++) xg[t] += 704;
+        for (int t = 0; t < nt; t++) xg[t] += KILN_Q8_GROUP_BYTES;
     }
     const int n = (int)(nb % 16);
     if (n > 8) block32_group(type, 0, nr, nt, n, split, p, xg, acc);  // a short last group comes after
@@ -397,14 +398,14 @@ INLINE void packed_q45_k(
         nibble_rows(nr, nt, p, five, n, sv, bm, xg, split, ia, ib);
         for (int r = 0; r < nr; r++) p[r] += 16 * n + (five ? 64 : 0);
         for (int t = 0; t < nt; t++) {
-            const __m512 xdv = _mm512_maskz_loadu_ps(lm, xg[t] + 32 * n);
-            const __m512 xsv = _mm512_maskz_loadu_ps(lm, xg[t] + 36 * n);
+            const __m512 xdv = _mm512_maskz_loadu_ps(lm, xg[t] + KILN_Q8_GROUP_D(n));
+            const __m512 xsv = _mm512_maskz_loadu_ps(lm, xg[t] + KILN_Q8_GROUP_S(n));
             for (int r = 0; r < nr; r++) {
                 const __m512i sum = split ? _mm512_add_epi32(ia[r][t], ib[r][t]) : ia[r][t];
                 acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(scales[r], xdv), acc[r][t]);
                 acc[r][t] = _mm512_fnmadd_ps(mins[r], xsv, acc[r][t]);
             }
-            xg[t] += 704;
+            xg[t] += KILN_Q8_GROUP_BYTES;
         }
     }
     for (int r = 0; r < nr; r++)

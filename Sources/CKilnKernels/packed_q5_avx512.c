@@ -77,9 +77,9 @@ INLINE void q5_scale(
     const __m512 *mv, const int8_t *const *xg, __m512i ia[2][4], __m512i ib[2][4], __m512 acc[2][4]) {
     const __mmask16 lm = whole ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
     for (int t = 0; t < nt; t++) {
-        const __m512 xdv = whole ? _mm512_loadu_ps(xg[t] + 32 * n) : _mm512_maskz_loadu_ps(lm, xg[t] + 32 * n);
+        const __m512 xdv = whole ? _mm512_loadu_ps(xg[t] + KILN_Q8_GROUP_D(n)) : _mm512_maskz_loadu_ps(lm, xg[t] + KILN_Q8_GROUP_D(n));
         if (has_m) {
-            const __m512 xsv = _mm512_maskz_loadu_ps(lm, xg[t] + 36 * n);
+            const __m512 xsv = _mm512_maskz_loadu_ps(lm, xg[t] + KILN_Q8_GROUP_S(n));
             for (int r = 0; r < nr; r++) {
                 const __m512i sum = split ? _mm512_add_epi32(ia[r][t], ib[r][t]) : ia[r][t];
                 acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dv[r], xdv), acc[r][t]);
@@ -87,7 +87,7 @@ INLINE void q5_scale(
             }
         } else {
             const __m512i off = _mm512_slli_epi32(
-                whole ? _mm512_loadu_si512((const void *)(xg[t] + 40 * n)) : _mm512_maskz_loadu_epi32(lm, xg[t] + 40 * n),
+                whole ? _mm512_loadu_si512((const void *)(xg[t] + KILN_Q8_GROUP_SUMS(n))) : _mm512_maskz_loadu_epi32(lm, xg[t] + KILN_Q8_GROUP_SUMS(n)),
                 4);
             for (int r = 0; r < nr; r++) {
                 __m512i sum = split ? _mm512_add_epi32(ia[r][t], ib[r][t]) : ia[r][t];
@@ -179,8 +179,8 @@ INLINE void q5_short_group(
         }
     }
     for (int t = 0; t < nt; t++) {
-        const __m256 xdv = _mm256_maskz_loadu_ps(lm, xg[t] + 32 * n), xsv = _mm256_maskz_loadu_ps(lm, xg[t] + 36 * n);
-        const __m256i off = _mm256_slli_epi32(_mm256_maskz_loadu_epi32(lm, xg[t] + 40 * n), 4);
+        const __m256 xdv = _mm256_maskz_loadu_ps(lm, xg[t] + KILN_Q8_GROUP_D(n)), xsv = _mm256_maskz_loadu_ps(lm, xg[t] + KILN_Q8_GROUP_S(n));
+        const __m256i off = _mm256_slli_epi32(_mm256_maskz_loadu_epi32(lm, xg[t] + KILN_Q8_GROUP_SUMS(n)), 4);
         for (int r = 0; r < nr; r++) {
             __m256 a = _mm512_castps512_ps256(acc[r][t]);
             __m256i sum = _mm256_add_epi32(ia[r][t], ib[r][t]);
@@ -207,7 +207,7 @@ INLINE void q5_rows(
     const int64_t whole = nb / 16;
     for (int64_t g = 0; g < whole; g++) {
         q5_group(has_m, 1, nr, nt, 16, p, xg, acc);
-        for (int t = 0; t < nt; t++) xg[t] += 704;
+        for (int t = 0; t < nt; t++) xg[t] += KILN_Q8_GROUP_BYTES;
     }
     const int n = (int)(nb % 16);
     if (n > 8) q5_group(has_m, 0, nr, nt, n, p, xg, acc);
@@ -291,7 +291,7 @@ INLINE void q5_unpacked_rows(
     for (int64_t g = 0; g < nb / 16; g++) {
         q5_unpacked_group(has_m, 1, nr, nt, 16, ug, xg, acc);
         for (int r = 0; r < nr; r++) ug[r] += Q5_UNPACKED_GROUP;
-        for (int t = 0; t < nt; t++) xg[t] += 704;
+        for (int t = 0; t < nt; t++) xg[t] += KILN_Q8_GROUP_BYTES;
     }
     const int n = (int)(nb % 16);
     if (n > 8) q5_unpacked_group(has_m, 0, nr, nt, n, ug, xg, acc);

@@ -97,11 +97,11 @@ public final class Q8Activations: @unchecked Sendable {
     /// quants in order (undoing the interleave), for tests.
     public func grouped(token t: Int, _ b: Int) -> (d: Float, s: Float, sum: Int32, quants: [Int8]) {
         let nb = k / 32, g = b / 16, lane = b % 16, n = min(16, nb - 16 &* g)
-        let base = UnsafeRawPointer(groups + t &* Int(kiln_q8_groups_stride(Int64(k))) + 704 &* g)
+        let base = UnsafeRawPointer(groups + t &* Int(kiln_q8_groups_stride(Int64(k))) + Int(KILN_Q8_GROUP_BYTES) &* g)
         let quants = (0..<32).map { i in base.load(fromByteOffset: (i / 4) &* 4 &* n &+ 4 &* lane &+ i % 4, as: Int8.self) }
         return (
-            base.loadUnaligned(fromByteOffset: 32 &* n &+ 4 &* lane, as: Float.self),
-            base.loadUnaligned(fromByteOffset: 36 &* n &+ 4 &* lane, as: Float.self),
-            base.loadUnaligned(fromByteOffset: 40 &* n &+ 4 &* lane, as: Int32.self), quants)
+            base.loadUnaligned(fromByteOffset: Int(kiln_q8_group_d(Int32(n))) &+ 4 &* lane, as: Float.self),
+            base.loadUnaligned(fromByteOffset: Int(kiln_q8_group_s(Int32(n))) &+ 4 &* lane, as: Float.self),
+            base.loadUnaligned(fromByteOffset: Int(kiln_q8_group_sums(Int32(n))) &+ 4 &* lane, as: Int32.self), quants)
     }
 }

@@ -40,8 +40,21 @@ typedef struct kiln_q8_act {
     int16_t *sums;   // [tokens, k/16]   Σ qs over each 16 values (for Q6_K's 16-value sub-blocks)
 } kiln_q8_act;
 
+/// Bytes of a whole group (16 blocks) in kiln_q8_act.groups: group g of a token starts KILN_Q8_GROUP_BYTES·g in.
+#define KILN_Q8_GROUP_BYTES 704
+
+/// Byte offsets, from a group's start, of the parts of a group of n blocks: the quants at 0, then the n block
+/// scales d, the n offsets s and the n int32 sums Σ qs. Macros for the kernels (plain constant arithmetic: the
+/// packed kernels' code generation is sensitive even to how an offset is spelled), functions for Swift.
+#define KILN_Q8_GROUP_D(n) (32 * (n))
+#define KILN_Q8_GROUP_S(n) (36 * (n))
+#define KILN_Q8_GROUP_SUMS(n) (40 * (n))
+static inline int kiln_q8_group_d(int n) { return KILN_Q8_GROUP_D(n); }
+static inline int kiln_q8_group_s(int n) { return KILN_Q8_GROUP_S(n); }
+static inline int kiln_q8_group_sums(int n) { return KILN_Q8_GROUP_SUMS(n); }
+
 /// Bytes per token of kiln_q8_act.groups for rows of k values: 44 per block (32 quants, d, s, Σ qs), rounded up to
-/// whole 64-byte lines. Group g of a token starts 704·g bytes in.
+/// whole 64-byte lines.
 static inline int64_t kiln_q8_groups_stride(int64_t k) { return (44 * (k / 32) + 63) / 64 * 64; }
 
 /// Quantizes `tokens` rows of `k` floats (rows `x_stride` floats apart; k a multiple of 32) into `act`. Every
